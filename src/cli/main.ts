@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { ConfigError } from '../config.js';
+import { DataDirBusyError } from '../storage/dataDirLock.js';
+import { DatabaseNewerThanCodeError } from '../storage/migrate.js';
+import { registerMigrateCommand } from './migrate.js';
+import { registerServeCommand } from './serve.js';
+
+const program = new Command();
+program.name('sonarly').description('Self-hosted Sonarly messaging API: server, worker and admin commands').showHelpAfterError();
+registerServeCommand(program);
+registerMigrateCommand(program);
+
+/** Errors an operator can act on are printed as one clear line; anything else with its stack. */
+const EXPECTED_ERRORS = [ConfigError, DataDirBusyError, DatabaseNewerThanCodeError];
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (EXPECTED_ERRORS.some((type) => error instanceof type) || (error as { name?: string }).name === 'CliError') {
+    process.stderr.write(`sonarly: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}

@@ -1,0 +1,72 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { listAccountGroups } from '../domain/accountGroups.js';
+import { authenticateKey } from '../domain/apiKeys.js';
+import { seedDemoWorkspace } from '../demo/seed.js';
+import { buildApp } from '../http/app.js';
+import { openRuntime } from '../runtime.js';
+
+const DEMO_KEY_FILE = 'demo-api-key';
+
+/**
+ * On an empty embedded database, creates the demo workspace and keeps its key in the data
+ * directory so every later `npm start` can print it again (the database keeps only its hash).
+ */
+async function demoKey(runtime: Awaited<ReturnType<typeof openRuntime>>, dataDir: string, embedded: boolean, wanted: boolean) {
+  const file = path.join(dataDir, DEMO_KEY_FILE);
+  if (wanted && (await listAccountGroups(runtime.db)).length === 0) {
+    const demo = await seedDemoWorkspace(runtime.db);
+    if (embedded) await writeFile(file, demo.apiKey + '\n', { mode: 0o600 });
+    return { key: demo.apiKey, accountGroupId: demo.accountGroupId, created: demo };
+  }
+  if (!embedded) return null;
+  const key = (await readFile(file, 'utf8').catch(() => '')).trim();
+  const authenticated = key ? await authenticateKey(runtime.db, key) : null;
+  if (!authenticated) return null;
+  return { key, accountGroupId: [...authenticated.accountGroupIds][0]!, created: null };
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('Run the API (and, unless --no-worker, the outbound scheduler worker)')
+    .option('--port <port>', 'port to listen on (env PORT, default 8080)')
+    .option('--host <host>', 'address to listen on (env HOST, default 127.0.0.1)')
+    .option('--data-dir <dir>', 'embedded database directory (env SONARLY_DATA_DIR, default ./.sonarly)')
+    .option('--no-demo', 'do not create the demo workspace on an empty embedded database')
+    .option('--demo', 'create the demo workspace on an empty database, also on PostgreSQL')
+    .action(async (options: { port?: string; host?: string; dataDir?: string; demo?: boolean }) => {
+      const config = loadConfig(process.env, { port: options.port, host: options.host, dataDir: options.dataDir });
+      const embedded = !config.databaseUrl;
+      const runtime = await openRuntime(config, 'server');
+      const app = await buildApp(runtime.services, { logger: { level: config.logLevel } });
+      const demo = await demoKey(runtime, config.dataDir, embedded, options.demo ?? embedded);
+      await app.listen({ port: config.port, host: config.host });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      const url = `http://${config.host}:${port}`;
+      await runtime.lock?.publish(url);
+
+      const lines = [``, `Sonarly messaging API listening on ${url}`, `  database: ${embedded ? `embedded (PGlite) in ${config.dataDir}` : 'PostgreSQL (DATABASE_URL)'}`];
+      if (demo?.created) lines.push(`  demo workspace created: ${demo.created.conversations} conversations, ${demo.created.messages} messages, ${demo.created.prospects} prospects`);
+      if (demo) {
+        lines.push(`  API key (messages:read, messages:write, prospects:read): ${demo.key}`, ``, `Try it:`);
+        lines.push(`  curl -s -H "Authorization: Bearer ${demo.key}" "${url}/v1/accounts/${demo.accountGroupId}/messages?limit=5"`);
+      }
+      lines.push(`  OpenAPI document: ${url}/v1/openapi.json`, ``);
+      process.stdout.write(lines.join('\n') + '\n');
+
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        await app.close();
+        await runtime.close();
+        process.exit(0);
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+}

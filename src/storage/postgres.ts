@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { Db, Queryable } from './db.js';
+
+// int8 and numeric come back as strings by default; our counts and epochs fit in a double.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+/**
+ * Every statement is sent as a named prepared statement (name = hash of its text), so each pool
+ * connection parses and plans a query once. Our SQL is static text with placeholders, so the set
+ * of names stays small.
+ */
+function statementName(sql: string): string {
+  return 's' + createHash('sha1').update(sql).digest('hex').slice(0, 20);
+}
+
+function makeQueryable(client: pg.Pool | pg.PoolClient): Queryable {
+  return {
+    async query<Row>(sql: string, params: readonly unknown[] = []) {
+      const result = await client.query({ name: statementName(sql), text: sql, values: params as unknown[] });
+      return result.rows as Row[];
+    },
+  };
+}
+
+export interface PostgresOptions {
+  connectionString: string;
+  poolSize?: number;
+  /** Confines every connection to one schema (tests give each file its own). */
+  schema?: string;
+}
+
+export function openPostgres(options: PostgresOptions): Db {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize ?? 10,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  // An idle client losing its connection (database restart) must not crash the process.
+  pool.on('error', () => {});
+  const poolQueryable = makeQueryable(pool);
+  return {
+    kind: 'postgres',
+    query: poolQueryable.query,
+    async transaction(work) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await work(makeQueryable(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async exec(sql) {
+      await pool.query(sql);
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
