@@ -22,7 +22,7 @@ export interface Envelope<T = unknown> {
 
 export interface ApiResponse<T = unknown> {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | number | undefined>;
   body: Envelope<T>;
 }
 

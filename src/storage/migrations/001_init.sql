@@ -31,6 +31,8 @@ CREATE TABLE connected_accounts (
   name                text NOT NULL DEFAULT '',
   connector           text NOT NULL DEFAULT 'sandbox',
   status              text NOT NULL DEFAULT 'connected',
+  -- Connector-specific settings (credentials for a vendor API); never returned or logged.
+  settings            jsonb NOT NULL DEFAULT '{}',
   created_at          timestamptz NOT NULL DEFAULT now(),
   UNIQUE (account_group_id, provider_account_id)
 );
