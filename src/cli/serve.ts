@@ -7,6 +7,7 @@ import { authenticateKey } from '../domain/apiKeys.js';
 import { seedDemoWorkspace } from '../demo/seed.js';
 import { buildApp } from '../http/app.js';
 import { openRuntime } from '../runtime.js';
+import { startWorker, workerSettings } from '../scheduler/startWorker.js';
 
 const DEMO_KEY_FILE = 'demo-api-key';
 
@@ -37,17 +38,20 @@ export function registerServeCommand(program: Command): void {
     .option('--data-dir <dir>', 'embedded database directory (env SONARLY_DATA_DIR, default ./.sonarly)')
     .option('--no-demo', 'do not create the demo workspace on an empty embedded database')
     .option('--demo', 'create the demo workspace on an empty database, also on PostgreSQL')
-    .action(async (options: { port?: string; host?: string; dataDir?: string; demo?: boolean }) => {
+    .option('--no-worker', 'serve the API only; run `sonarly worker` processes separately')
+    .action(async (options: { port?: string; host?: string; dataDir?: string; demo?: boolean; worker: boolean }) => {
       const config = loadConfig(process.env, { port: options.port, host: options.host, dataDir: options.dataDir });
+      const settings = options.worker ? workerSettings() : null;
       const embedded = !config.databaseUrl;
       const runtime = await openRuntime(config, 'server');
-      const app = await buildApp(runtime.services, { logger: { level: config.logLevel } });
+      const app = await buildApp(runtime.services, { logger: { level: config.logLevel }, ...(runtime.lock?.owner.adminToken ? { adminToken: runtime.lock.owner.adminToken } : {}) });
       const demo = await demoKey(runtime, config.dataDir, embedded, options.demo ?? embedded);
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       const url = `http://${config.host}:${port}`;
       await runtime.lock?.publish(url);
+      const worker = settings ? startWorker(runtime, settings, (level, message, fields) => app.log[level](fields ?? {}, message)) : null;
 
       const lines = [``, `Sonarly messaging API listening on ${url}`, `  database: ${embedded ? `embedded (PGlite) in ${config.dataDir}` : 'PostgreSQL (DATABASE_URL)'}`];
       if (demo?.created) lines.push(`  demo workspace created: ${demo.created.conversations} conversations, ${demo.created.messages} messages, ${demo.created.prospects} prospects`);
@@ -62,6 +66,8 @@ export function registerServeCommand(program: Command): void {
       const stop = async () => {
         if (stopping) return;
         stopping = true;
+        // Stop taking new work first, let sends in flight finish, then close the API and database.
+        await worker?.stop();
         await app.close();
         await runtime.close();
         process.exit(0);

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ApiError } from '../../domain/errors.js';
 import { errorPayload } from '../envelope.js';
 import { validationMessage } from '../validationMessages.js';
+import { enforceRateLimit } from './rateLimit.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -32,8 +33,20 @@ function send(reply: FastifyReply, status: number, code: string, message: string
  * reveals nothing; the stack goes to the log under the request's trace id.
  */
 export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    // A request that failed before the rate-limit hook (a bad key: 401; a key lacking the
+    // permission: 403) is counted here, against its client address or its key, and gets the
+    // rate-limit headers like every other response; past the quota its answer becomes the 429.
+    if (!request.rateLimitCounted) {
+      try {
+        await enforceRateLimit(request, reply);
+      } catch (limited) {
+        if (!(limited instanceof ApiError)) request.log.error({ err: limited }, 'rate limit check failed');
+        else error = limited as unknown as FastifyError;
+      }
+    }
     if (error instanceof ApiError) {
+      reply.headers(error.headers);
       return send(reply, error.status, error.code, error.message, error.details);
     }
     if ((error as FastifyValidationError).validation) {

@@ -1,0 +1,33 @@
+import type { Clock } from '../clock.js';
+import type { ConnectorRegistry } from '../connectors/registry.js';
+import { SEND_RESPONSE_JOB } from '../domain/responses/create.js';
+import type { Db } from '../storage/db.js';
+import { type SendOutcome, runSendResponse } from './sendResponse.js';
+import type { JobHandler } from './worker.js';
+
+export interface HandlerContext {
+  db: Db;
+  clock: Clock;
+  connectors: ConnectorRegistry;
+  random?: () => number;
+  sendTimeoutMs?: number;
+  onSendOutcome?: (outcome: SendOutcome) => void;
+}
+
+/** Every kind of job a worker knows how to run. */
+export function jobHandlers(context: HandlerContext): Record<string, JobHandler> {
+  return {
+    [SEND_RESPONSE_JOB]: (job) =>
+      runSendResponse(
+        {
+          db: context.db,
+          clock: context.clock,
+          connectors: context.connectors,
+          random: context.random ?? Math.random,
+          sendTimeoutMs: context.sendTimeoutMs ?? 30_000,
+          ...(context.onSendOutcome ? { onOutcome: context.onSendOutcome } : {}),
+        },
+        job,
+      ),
+  };
+}
