@@ -3,7 +3,7 @@ import type { ConnectorRegistry } from '../connectors/registry.js';
 import { ConnectorError, type SendRequest, type SendResult } from '../connectors/types.js';
 import { newId } from '../ids.js';
 import type { Db, Queryable } from '../storage/db.js';
-import { earliestSendTime, nextSlot, resolvePacing, startOfLocalDay } from './pacing.js';
+import { type PacingPolicy, earliestSendTime, nextSlot, resolvePacing, startOfLocalDay } from './pacing.js';
 import { type Job, completeJob, rescheduleJob } from './queue.js';
 import { MAX_SEND_ATTEMPTS, backoffMs } from './retry.js';
 
@@ -135,20 +135,9 @@ async function startSending(ctx: SendContext, job: Job, work: WorkRow): Promise<
   return ctx.db.transaction(async (tx) => {
     const now = clock.now();
     const policy = resolvePacing(work.account_type, work.pacing);
-    const [account] = await tx.query<{ next_send_at: Date | null }>('SELECT next_send_at FROM connected_accounts WHERE id = $1 FOR UPDATE', [work.account_id]);
-    const [{ count } = { count: 0 }] = await tx.query<{ count: number }>(
-      `SELECT count(*)::int AS count FROM scheduled_responses
-       WHERE account_id = $1 AND channel = $2 AND status IN ('sent', 'sending') AND sent_at >= $3 AND id <> $4`,
-      [work.account_id, work.channel, startOfLocalDay(now, work.time_zone).toISOString(), work.id],
-    );
-    const earliest = earliestSendTime({
-      now,
-      policy,
-      timeZone: work.time_zone,
-      channel: work.channel,
-      sentToday: count,
-      nextSendAt: account?.next_send_at ? new Date(account.next_send_at) : null,
-    });
+    // Locking the account row serializes this account's pacing decisions across workers; with
+    // pacing off there is nothing to decide, and sends of one account may run in parallel.
+    const earliest = policy.enabled ? await pacedStart(tx, work, policy, now) : now;
     if (earliest > now) {
       await tx.query('UPDATE scheduled_responses SET scheduled_for = $2 WHERE id = $1', [work.id, earliest.toISOString()]);
       await rescheduleJob(tx, job.id, earliest, { countAttempt: false });
@@ -164,8 +153,27 @@ async function startSending(ctx: SendContext, job: Job, work: WorkRow): Promise<
       await tx.query('DELETE FROM jobs WHERE id = $1', [job.id]);
       return 'cancelled';
     }
-    await tx.query('UPDATE connected_accounts SET next_send_at = $2 WHERE id = $1', [work.account_id, nextSlot(now, policy, ctx.random).toISOString()]);
+    if (policy.enabled) {
+      await tx.query('UPDATE connected_accounts SET next_send_at = $2 WHERE id = $1', [work.account_id, nextSlot(now, policy, ctx.random).toISOString()]);
+    }
     return 'started';
+  });
+}
+
+async function pacedStart(tx: Queryable, work: WorkRow, policy: PacingPolicy, now: Date): Promise<Date> {
+  const [account] = await tx.query<{ next_send_at: Date | null }>('SELECT next_send_at FROM connected_accounts WHERE id = $1 FOR UPDATE', [work.account_id]);
+  const [{ count } = { count: 0 }] = await tx.query<{ count: number }>(
+    `SELECT count(*)::int AS count FROM scheduled_responses
+     WHERE account_id = $1 AND channel = $2 AND status IN ('sent', 'sending') AND sent_at >= $3 AND id <> $4`,
+    [work.account_id, work.channel, startOfLocalDay(now, work.time_zone).toISOString(), work.id],
+  );
+  return earliestSendTime({
+    now,
+    policy,
+    timeZone: work.time_zone,
+    channel: work.channel,
+    sentToday: count,
+    nextSendAt: account?.next_send_at ? new Date(account.next_send_at) : null,
   });
 }
 

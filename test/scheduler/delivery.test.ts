@@ -12,6 +12,7 @@ import { replyFixture } from '../helpers/outbound.js';
 interface Scheduled {
   id: string;
   status: string;
+  scheduledFor: string;
   sentAt: string | null;
   sentMessageId: string | null;
   conversationId: string | null;
