@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Clock, systemClock } from '../../src/clock.js';
 import { createAccountGroup } from '../../src/domain/accountGroups.js';
 import { createApiKey } from '../../src/domain/apiKeys.js';
+import { type ProspectInput, insertProspect } from '../../src/domain/prospects.js';
 import { type AccountType, addConnectedAccount } from '../../src/domain/connectedAccounts.js';
 import { CursorCodec } from '../../src/domain/cursor.js';
 import type { Permission } from '../../src/domain/permissions.js';
@@ -11,7 +12,8 @@ import type { Services } from '../../src/http/services.js';
 import { newId } from '../../src/ids.js';
 import { type MessageRow, insertMessages, upsertConversations } from '../../src/storage/bulk.js';
 import type { Db } from '../../src/storage/db.js';
-import { type TestDb, createTestDb } from './testDb.js';
+import pg from 'pg';
+import { type TestDb, createTestDb, testDatabaseUrl } from './testDb.js';
 
 export interface Envelope<T = unknown> {
   success: boolean;
@@ -49,9 +51,24 @@ export class Harness {
     return this.testDb.db;
   }
 
+  private databaseClosed = false;
+
   async close(): Promise<void> {
     await this.app.close();
-    await this.testDb.close();
+    if (!this.databaseClosed) return this.testDb.close();
+    // The database was closed under the app; only the PostgreSQL schema is left to drop.
+    if (this.testDb.schema) {
+      const cleanup = new pg.Client({ connectionString: testDatabaseUrl() });
+      await cleanup.connect();
+      await cleanup.query(`DROP SCHEMA ${this.testDb.schema} CASCADE`);
+      await cleanup.end();
+    }
+  }
+
+  /** Closes the database while the app keeps running: every later query fails (provokes 500s). */
+  async closeDatabase(): Promise<void> {
+    this.databaseClosed = true;
+    await this.testDb.db.close();
   }
 
   async request<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, options: { key?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<ApiResponse<T>> {
@@ -74,6 +91,16 @@ export class Harness {
 
   async key(permissions: Permission[], accountGroupIds: string[]): Promise<string> {
     return (await createApiKey(this.db, { permissions, accountGroupIds })).secret;
+  }
+
+  /** A key with its id (to revoke it). */
+  async keyRecord(permissions: Permission[], accountGroupIds: string[]): Promise<{ id: string; secret: string }> {
+    const { key, secret } = await createApiKey(this.db, { permissions, accountGroupIds });
+    return { id: key.id, secret };
+  }
+
+  async prospect(input: ProspectInput): Promise<void> {
+    await insertProspect(this.db, { externalId: `ext-${newId()}`, ...input });
   }
 
   async account(accountGroupId: string, accountType: AccountType = 'linkedin'): Promise<string> {
