@@ -1,5 +1,6 @@
 import { systemClock } from './clock.js';
 import type { Config } from './config.js';
+import { defaultConnectorRegistry } from './connectors/registry.js';
 import { CursorCodec } from './domain/cursor.js';
 import { serverSecret } from './domain/serverSecrets.js';
 import type { Services } from './http/services.js';
@@ -7,6 +8,7 @@ import { type DataDirLock, acquireDataDir } from './storage/dataDirLock.js';
 import type { Db } from './storage/db.js';
 import { migrate } from './storage/migrate.js';
 import { openDatabase } from './storage/open.js';
+import { createReadThrough, readThroughTimeoutMs } from './sync/readThrough.js';
 
 export interface Runtime {
   db: Db;
@@ -23,7 +25,14 @@ export async function openRuntime(config: Config, kind: 'server' | 'cli'): Promi
   try {
     db = await openDatabase(config);
     await migrate(db);
-    const services: Services = { db, cursors: new CursorCodec(await serverSecret(db, 'cursor_signing_key')), clock: systemClock };
+    const connectors = defaultConnectorRegistry(db, systemClock);
+    const services: Services = {
+      db,
+      cursors: new CursorCodec(await serverSecret(db, 'cursor_signing_key')),
+      clock: systemClock,
+      connectors,
+      readThrough: createReadThrough({ db, clock: systemClock, connectors }, { timeoutMs: readThroughTimeoutMs() }),
+    };
     const opened = db;
     return {
       db,

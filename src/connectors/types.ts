@@ -40,6 +40,8 @@ export interface ProviderMessage {
   parentProviderMessageId: string | null;
   attachments: ProviderAttachment[];
   deleted?: boolean;
+  /** When the provider says the text was last edited (ISO 8601 UTC), if it was. */
+  editedAt?: string | null;
 }
 
 export interface ProviderPage<T> {
@@ -59,6 +61,12 @@ export interface SendRequest {
   recipientProviderId: string;
   subject: string | null;
   text: string;
+  /**
+   * When the first attempt of this send began (ISO 8601). Providers without a dedupe key (Unipile)
+   * reconcile by looking for the text among messages sent since then; without it they look at the
+   * recent messages of the conversation.
+   */
+  notBefore?: string;
 }
 
 export interface SendResult {
@@ -85,15 +93,57 @@ export class ConnectorError extends Error {
   }
 }
 
+export interface ListOptions {
+  /** Only items active (conversations) or sent (messages) after this instant, ISO 8601. */
+  after?: string;
+  /** Aborts the call (read-through deadlines); the connector then throws a `timeout` ConnectorError. */
+  signal?: AbortSignal;
+}
+
+/** A webhook request as it arrived: the raw body is what signatures are computed over. */
+export interface WebhookInput {
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** Conversation facts a message event carries; fields the event does not know are left out. */
+export interface ProviderConversationHint {
+  providerId: string;
+  name?: string | null;
+  participant?: ProviderPerson | null;
+}
+
+export type ProviderEvent =
+  | {
+      type: 'message';
+      /** The provider's event id when it has one, else a stable id derived from the event. */
+      eventId: string;
+      /** When the provider saw the change (ISO 8601); orders edits of one message. */
+      occurredAt: string;
+      conversation: ProviderConversationHint;
+      message: ProviderMessage;
+    }
+  | { type: 'account_status'; eventId: string; occurredAt: string; status: 'connected' | 'disconnected' | 'errored' };
+
+/** The webhook request is not from the provider: its signature (or shared secret) is missing or wrong. */
+export class WebhookSignatureError extends Error {
+  override name = 'WebhookSignatureError';
+}
+
 export interface Connector {
-  /** Conversations, most recently active first. */
-  listConversations(cursor: string | null): Promise<ProviderPage<ProviderConversation>>;
+  /** Conversations, most recently active first; `after` stops the walk at conversations last active before it. */
+  listConversations(cursor: string | null, options?: ListOptions): Promise<ProviderPage<ProviderConversation>>;
   /** Messages of one conversation, newest first; `after` limits the walk to messages sent after that instant. */
-  listMessages(conversationProviderId: string, cursor: string | null, options?: { after?: string }): Promise<ProviderPage<ProviderMessage>>;
+  listMessages(conversationProviderId: string, cursor: string | null, options?: ListOptions): Promise<ProviderPage<ProviderMessage>>;
   getProfile(providerId: string): Promise<ProviderPerson | null>;
   send(request: SendRequest, signal?: AbortSignal): Promise<SendResult>;
   /** Whether a send with this dedupe id reached the provider, and what it became. */
   findSent(request: SendRequest): Promise<SendResult | null>;
+  /**
+   * Verifies that an inbound webhook request comes from the provider (throws WebhookSignatureError
+   * if not) and parses it into events. Events the system does not use are left out.
+   */
+  parseWebhook(input: WebhookInput): ProviderEvent[];
 }
 
 /** The connection a connector is built for. */

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import { SEND_RESPONSE_JOB } from '../domain/responses/create.js';
 import type { Db } from '../storage/db.js';
+import { syncJobHandlers } from '../sync/handlers.js';
 import { type SendOutcome, runSendResponse } from './sendResponse.js';
 import type { JobHandler } from './worker.js';
 
@@ -29,5 +30,7 @@ export function jobHandlers(context: HandlerContext): Record<string, JobHandler>
         },
         job,
       ),
+    // Sync (backfill, polling, webhook events): src/sync/handlers.ts.
+    ...syncJobHandlers({ db: context.db, clock: context.clock, connectors: context.connectors }, context.random ? { random: context.random } : {}),
   };
 }

@@ -43,7 +43,9 @@ export class PacingConfigError extends Error {
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 
 /** Merges an account's stored overrides onto the defaults, rejecting values that make no sense. */
-export function resolvePacing(accountType: string, overrides: Partial<PacingPolicy> & { dailyCaps?: Partial<Record<SendChannel, number>> }): PacingPolicy {
+export type PacingOverrides = Omit<Partial<PacingPolicy>, 'dailyCaps'> & { dailyCaps?: Partial<Record<SendChannel, number>> };
+
+export function resolvePacing(accountType: string, overrides: PacingOverrides): PacingPolicy {
   const base = defaultPacing(accountType);
   const policy: PacingPolicy = {
     ...base,

@@ -35,6 +35,7 @@ interface WorkRow {
   subject: string | null;
   message: string;
   attempts: number;
+  created_at: Date;
   prospect_name: string | null;
   account_status: string;
   account_type: string;
@@ -48,7 +49,7 @@ interface WorkRow {
 async function loadWork(db: Queryable, responseId: string): Promise<WorkRow | undefined> {
   const [row] = await db.query<WorkRow>(
     `SELECT r.id, r.status, r.account_group_id, r.account_id, r.conversation_id, c.provider_id AS conversation_provider_id,
-            r.recipient_provider_id, r.parent_message_id, r.channel, r.subject, r.message, r.attempts, p.name AS prospect_name,
+            r.recipient_provider_id, r.parent_message_id, r.channel, r.subject, r.message, r.attempts, r.created_at, p.name AS prospect_name,
             a.status AS account_status, a.account_type, a.provider_account_id, a.connector, a.settings, a.pacing, a.time_zone
      FROM scheduled_responses r
      JOIN connected_accounts a ON a.id = r.account_id
@@ -101,6 +102,9 @@ async function deliver(ctx: SendContext, job: Job<{ responseId: string }>): Prom
     recipientProviderId: work.recipient_provider_id,
     subject: work.subject,
     text: work.message,
+    // No attempt can be older than the response: lets connectors without dedupe ids (Unipile)
+    // bound their reconciliation search.
+    notBefore: new Date(work.created_at).toISOString(),
   };
 
   if (work.status === 'sending') {

@@ -8,6 +8,7 @@ import { registerScheduleResponse } from './v1/responses.create.js';
 import { registerGetScheduledResponse } from './v1/responses.get.js';
 import { registerListScheduledResponses } from './v1/responses.list.js';
 import { ScheduledMessageResponseListSuccessResponse, ScheduledMessageResponseSuccessResponse } from './v1/responses.schema.js';
+import { registerReceiveWebhook } from './v1/webhooks.receive.js';
 
 /** Every public route, and the named response schemas they reference. */
 export const ROUTE_SCHEMAS = [
@@ -26,4 +27,5 @@ export function registerRoutes(app: FastifyInstance, services: Services): void {
   registerListScheduledResponses(app, services);
   registerGetScheduledResponse(app, services);
   registerCancelScheduledResponse(app, services);
+  registerReceiveWebhook(app, services);
 }

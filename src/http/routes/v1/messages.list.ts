@@ -87,7 +87,7 @@ export function registerListMessages(app: FastifyInstance, services: Services): 
         tags: ['Messages'],
         summary: 'List full message history across connected accounts or within one conversation',
         description:
-          'Every message of every connected account in the group, newest first by (`sentAt`, `id`). Keyset pagination: a walk from the first page to `hasMore: false` returns every message that existed when it began exactly once, even while new messages arrive. Resolve participants with GET /v1/accounts/{accountGroupId}/prospects/by-provider-id/{providerId} and `items[].participantProviderId`. Needs `messages:read`.',
+          'Every message of every connected account in the group, newest first by (`sentAt`, `id`). Keyset pagination: a walk from the first page to `hasMore: false` returns every message that existed when it began exactly once, even while new messages arrive. Resolve participants with GET /v1/accounts/{accountGroupId}/prospects/by-provider-id/{providerId} and `items[].participantProviderId`. With `conversationId`, a conversation whose older history is still being synced is first completed from LinkedIn, within a few seconds; if LinkedIn fails, the answer is 502 `UPSTREAM_ERROR` (other requests are unaffected). Needs `messages:read`.',
         security: [{ bearerAuth: [] }],
         params: AccountGroupParams,
         querystring: Query,
@@ -101,7 +101,7 @@ export function registerListMessages(app: FastifyInstance, services: Services): 
         limit,
         ...(cursor !== undefined ? { cursor } : {}),
         ...(conversationId !== undefined ? { conversationId } : {}),
-      });
+      }, services.readThrough);
       const data = `{"items":${page.itemsJson},"nextCursor":${JSON.stringify(page.nextCursor)},"hasMore":${page.hasMore}}`;
       return reply.type('application/json; charset=utf-8').send(rawSuccess(request.id, data));
     },
