@@ -5,9 +5,14 @@ import { loadConfig } from '../config.js';
 import { listAccountGroups } from '../domain/accountGroups.js';
 import { authenticateKey } from '../domain/apiKeys.js';
 import { seedDemoWorkspace } from '../demo/seed.js';
+import { startAdminServer } from '../http/admin/server.js';
 import { buildApp } from '../http/app.js';
+import { openRateLimitStore } from '../http/rateLimit/store.js';
+import { Lifecycle } from '../observability/health.js';
+import { loggerOptions } from '../observability/logger.js';
+import { installGracefulShutdown } from '../observability/shutdown.js';
 import { openRuntime } from '../runtime.js';
-import { startWorker, workerSettings } from '../scheduler/startWorker.js';
+import { startWorker } from '../scheduler/startWorker.js';
 
 const DEMO_KEY_FILE = 'demo-api-key';
 
@@ -41,16 +46,26 @@ export function registerServeCommand(program: Command): void {
     .option('--no-worker', 'serve the API only; run `sonarly worker` processes separately')
     .action(async (options: { port?: string; host?: string; dataDir?: string; demo?: boolean; worker: boolean }) => {
       const config = loadConfig(process.env, { port: options.port, host: options.host, dataDir: options.dataDir });
-      const settings = options.worker ? workerSettings() : null;
+      const settings = options.worker ? config.worker : null;
       const embedded = !config.databaseUrl;
       const runtime = await openRuntime(config, 'server');
-      const app = await buildApp(runtime.services, { logger: { level: config.logLevel }, ...(runtime.lock?.owner.adminToken ? { adminToken: runtime.lock.owner.adminToken } : {}) });
+      const rateLimits = openRateLimitStore(config);
+      const lifecycle = new Lifecycle();
+      const app = await buildApp(runtime.services, {
+        logger: loggerOptions(config.logLevel),
+        http: config.http,
+        rateLimiter: rateLimits.limiter,
+        lifecycle,
+      });
+      await rateLimits.connect((level, message, fields) => app.log[level](fields ?? {}, message));
       const demo = await demoKey(runtime, config.dataDir, embedded, options.demo ?? embedded);
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       const url = `http://${config.host}:${port}`;
-      await runtime.lock?.publish(url);
+      // CLI admin commands on this embedded data directory come through this loopback listener.
+      const admin = runtime.lock?.owner.adminToken ? await startAdminServer(runtime.services, { adminToken: runtime.lock.owner.adminToken, logger: loggerOptions(config.logLevel) }) : null;
+      await runtime.lock?.publish(url, admin?.url);
       const worker = settings ? startWorker(runtime, settings, (level, message, fields) => app.log[level](fields ?? {}, message)) : null;
 
       const lines = [``, `Sonarly messaging API listening on ${url}`, `  database: ${embedded ? `embedded (PGlite) in ${config.dataDir}` : 'PostgreSQL (DATABASE_URL)'}`];
@@ -59,20 +74,29 @@ export function registerServeCommand(program: Command): void {
         lines.push(`  API key (messages:read, messages:write, prospects:read): ${demo.key}`, ``, `Try it:`);
         lines.push(`  curl -s -H "Authorization: Bearer ${demo.key}" "${url}/v1/accounts/${demo.accountGroupId}/messages?limit=5"`);
       }
-      lines.push(`  OpenAPI document: ${url}/v1/openapi.json`, ``);
+      lines.push(`  OpenAPI document: ${url}/v1/openapi.json`, `  API reference: ${url}/docs`, `  rate limits: ${rateLimits.description}`, ``);
       process.stdout.write(lines.join('\n') + '\n');
 
-      let stopping = false;
-      const stop = async () => {
-        if (stopping) return;
-        stopping = true;
-        // Stop taking new work first, let sends in flight finish, then close the API and database.
-        await worker?.stop();
-        await app.close();
-        await runtime.close();
-        process.exit(0);
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
+      // Fail readiness first so load balancers move traffic away, stop taking new jobs and let
+      // sends in flight finish, then stop the listener (requests in flight complete), then close
+      // Redis and the database.
+      installGracefulShutdown({
+        timeoutMs: config.shutdownTimeoutMs,
+        log: (level, message, fields) => app.log[level](fields ?? {}, message),
+        steps: [
+          {
+            name: 'fail readiness',
+            run: async () => {
+              lifecycle.draining = true;
+              if (config.shutdownDrainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainDelayMs));
+            },
+          },
+          { name: 'stop worker', run: async () => void (await worker?.stop()) },
+          { name: 'close HTTP listener', run: () => app.close() },
+          { name: 'close admin listener', run: async () => void (await admin?.close()) },
+          { name: 'close rate-limit store', run: () => rateLimits.close() },
+          { name: 'close database', run: () => runtime.close() },
+        ],
+      });
     });
 }

@@ -31,6 +31,8 @@ CREATE TABLE scheduled_responses (
 CREATE INDEX scheduled_responses_page ON scheduled_responses (account_group_id, created_at DESC, id DESC);
 CREATE INDEX scheduled_responses_status_page ON scheduled_responses (account_group_id, status, created_at DESC, id DESC);
 -- Daily caps count what each account sent (or is sending) since the start of its local day.
+-- Queue depth (metrics) counts only open responses; the index holds just those.
+CREATE INDEX scheduled_responses_open ON scheduled_responses (status) WHERE status IN ('queued', 'sending');
 CREATE INDEX scheduled_responses_account_sends ON scheduled_responses (account_id, channel, sent_at) WHERE status IN ('sent', 'sending');
 
 CREATE TABLE idempotency_keys (

@@ -1,0 +1,229 @@
+/**
+ * What rate limiting costs on the read path (issue "Production surface"): the GET …/messages rate
+ * of `sonarly serve` with rate limiting off, against the same server with its limits in Redis
+ * (and, for reference, in process memory). Goal: Redis-backed limiting costs at most 10 % of the
+ * rate, i.e. redis/off ≥ 0.90, measured in the same run.
+ *
+ * The machine is small and shared, so each round measures the servers twice: side by side (one wrk
+ * per server at the same time, so all meet the same background load) and in turn (one server at
+ * a time, order rotating between rounds). The goal is judged on the median over rounds of the
+ * side-by-side ratios, which background load cannot tilt; the in-turn figure is reported too. Quotas are set far above what the load generator
+ * can reach: every request is counted, none is refused, so the cost measured is the check itself.
+ *
+ * `npm run bench:ratelimit`. Settings (env): BENCH_DATABASE_URL (default
+ * postgres://postgres@127.0.0.1:5432/sonarly_bench_ratelimit, created when missing), REDIS_URL
+ * (redis://127.0.0.1:6379), BENCH_MESSAGES (20000), BENCH_ROUNDS (15), BENCH_DURATION (seconds per
+ * measurement, 3), BENCH_POOL (server pool size, 4), BENCH_CONNECTIONS (wrk connections, 16).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { authenticateKey, createApiKey } from '../../src/domain/apiKeys.js';
+import { migrate } from '../../src/storage/migrate.js';
+import { openPostgres } from '../../src/storage/postgres.js';
+import { ensureDataset } from '../read/dataset.js';
+
+const run = promisify(execFile);
+const env = process.env;
+const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sonarly_bench_ratelimit';
+const REDIS_URL = env.REDIS_URL || 'redis://127.0.0.1:6379';
+const MESSAGES = Number(env.BENCH_MESSAGES ?? 20_000);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 15);
+const DURATION = Number(env.BENCH_DURATION ?? 3);
+const POOL = Number(env.BENCH_POOL ?? 4);
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16);
+const RESULTS_DIR = path.resolve('bench/results');
+const GOAL = 0.9;
+
+const log = (line: string) => process.stderr.write(line + '\n');
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = target.pathname.slice(1);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
+  await client.end();
+}
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGTERM');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
+interface Server {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** CPU seconds (user + system) a process has used, from /proc: unaffected by other processes' load. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function redisCpuSeconds(): Promise<number> {
+  const { stdout } = await run('redis-cli', ['-u', REDIS_URL, 'info', 'cpu']);
+  const value = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(stdout)?.[1] ?? 0);
+  return value('used_cpu_user') + value('used_cpu_sys');
+}
+
+async function startServer(name: string, extraEnv: Record<string, string>, port: number): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--no-demo', '--no-worker'], {
+    env: { ...env, LOG_LEVEL: 'warn', DATABASE_URL, DATABASE_POOL_SIZE: String(POOL), PORT: String(port), REDIS_URL: '', ...extraEnv },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(child);
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (i > 600) throw new Error(`${name} did not become ready on ${url}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    name,
+    url,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const done = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await done;
+      children.delete(child);
+    },
+  };
+}
+
+async function wrk(url: string, key: string, seconds: number): Promise<number> {
+  return (await wrkRun(url, key, seconds)).rate;
+}
+
+async function wrkRun(url: string, key: string, seconds: number): Promise<{ rate: number; requests: number }> {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '10s', '-H', `Authorization: Bearer ${key}`, url];
+  const { stdout } = await run('wrk', args, { maxBuffer: 1 << 20 });
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+  // Any 429 (or other non-2xx) would mean the quotas were reached and the rate measures refusals.
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
+  if (!rate || errors) throw new Error(`wrk ${url}:\n${stdout}`);
+  return { rate: Number(rate[1]), requests: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0) };
+}
+
+async function main(): Promise<void> {
+  await ensureDatabase(DATABASE_URL);
+  const db = openPostgres({ connectionString: DATABASE_URL, poolSize: 2 });
+  await migrate(db);
+  const dataset = await ensureDataset(db, MESSAGES, log);
+  const key = (await createApiKey(db, { name: 'rate-limit benchmark', permissions: ['messages:read'], accountGroupIds: [dataset.accountGroupId] })).secret;
+  if (!(await authenticateKey(db, key))) throw new Error('the benchmark key does not authenticate');
+  await db.close();
+
+  const unreachable = '100000000/1s';
+  const limits = { RATE_LIMIT_KEY: unreachable, RATE_LIMIT_GROUP: unreachable, RATE_LIMIT_ANONYMOUS: unreachable };
+  const servers = [
+    await startServer('rate limiting off', { RATE_LIMIT_ENABLED: 'false' }, 18531),
+    await startServer('rate limiting in Redis', { ...limits, REDIS_URL, RATE_LIMIT_REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}` }, 18532),
+    await startServer('rate limiting in memory', limits, 18533),
+  ];
+  const [off, redis] = servers as [Server, Server, Server];
+  const url = (server: Server) => `${server.url}/v1/accounts/${dataset.accountGroupId}/messages?limit=50`;
+
+  // The headers prove each server runs the configuration it is named after.
+  for (const server of servers) {
+    const response = await fetch(url(server), { headers: { authorization: `Bearer ${key}` } });
+    const items = ((await response.json()) as { data?: { items?: unknown[] } }).data?.items ?? [];
+    const limited = response.headers.get('ratelimit') !== null;
+    if (response.status !== 200 || items.length !== 50 || limited !== (server !== off)) {
+      throw new Error(`${server.name} answered ${response.status}, ${items.length} items, RateLimit header ${limited ? 'present' : 'absent'}`);
+    }
+  }
+
+  log('warming up');
+  for (const server of servers) await wrk(url(server), key, 3);
+
+  // Two ways of comparing in the same run, each round doing both:
+  // - side by side: one wrk per server at the same time, so every server meets the same background
+  //   load at the same moment and competes for the same CPUs (the robust figure on a shared box);
+  // - in turn: each server alone for a slice, in an order that rotates between rounds.
+  const together: Record<string, number[]> = Object.fromEntries(servers.map((server) => [server.name, []]));
+  const alone: Record<string, number[]> = Object.fromEntries(servers.map((server) => [server.name, []]));
+  const togetherRatios: number[] = [];
+  const aloneRatios: number[] = [];
+  // CPU microseconds per request: the server process's own, plus Redis's for the Redis server.
+  const cpuPerRequest: Record<string, number[]> = Object.fromEntries(servers.map((server) => [server.name, []]));
+  const redisCpuPerRequest: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const rates = await Promise.all(servers.map((server) => wrk(url(server), key, DURATION)));
+    servers.forEach((server, i) => together[server.name]!.push(rates[i]!));
+    togetherRatios.push(rates[1]! / rates[0]!);
+    const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
+    const measured: Record<string, number> = {};
+    for (const server of order) {
+      const [cpu0, redis0] = [await cpuSeconds(server.pid), await redisCpuSeconds()];
+      const { rate, requests } = await wrkRun(url(server), key, DURATION);
+      const [cpu1, redis1] = [await cpuSeconds(server.pid), await redisCpuSeconds()];
+      measured[server.name] = rate;
+      alone[server.name]!.push(rate);
+      cpuPerRequest[server.name]!.push((1e6 * (cpu1 - cpu0)) / requests);
+      if (server === redis) redisCpuPerRequest.push((1e6 * (redis1 - redis0)) / requests);
+    }
+    aloneRatios.push(measured[redis.name]! / measured[off.name]!);
+    log(`round ${round + 1}/${ROUNDS}: redis/off side by side ${togetherRatios.at(-1)!.toFixed(3)} (${rates.map((r) => r.toFixed(0)).join(' / ')} req/s), in turn ${aloneRatios.at(-1)!.toFixed(3)}`);
+  }
+  for (const server of servers) await server.stop();
+
+  const ratio = median(togetherRatios);
+  const aloneRatio = median(aloneRatios);
+  const table = (title: string, rates: Record<string, number[]>) => [
+    `| ${title} | median requests/s | per round |`,
+    '|---|---|---|',
+    ...servers.map((server) => `| ${server.name} | ${median(rates[server.name]!).toFixed(0)} | ${rates[server.name]!.map((r) => r.toFixed(0)).join(', ')} |`),
+  ];
+  const cpu = (server: Server) => median(cpuPerRequest[server.name]!);
+  const redisCpu = median(redisCpuPerRequest);
+  const cpuCost = (cpu(redis) + redisCpu - cpu(off)) / cpu(off);
+  const lines = [
+    `GET /v1/accounts/{id}/messages?limit=50 on PostgreSQL (${MESSAGES} messages), ${ROUNDS} rounds of ${DURATION} s slices, wrk 1 thread ${CONNECTIONS} connections per server, server pool ${POOL}; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB`,
+    '',
+    ...table('side by side (all three loaded at once)', together),
+    '',
+    ...table('in turn (one server loaded at a time)', alone),
+    '',
+    `Redis-backed rate limiting / off, median of per-round ratios: side by side **${ratio.toFixed(3)}** (goal ≥ ${GOAL}: ${ratio >= GOAL ? 'met' : 'NOT met'}), in turn ${aloneRatio.toFixed(3)}.`,
+    '',
+    '| CPU per request, in turn | API process, median µs | Redis server, median µs |',
+    '|---|---|---|',
+    ...servers.map((server) => `| ${server.name} | ${cpu(server).toFixed(0)} | ${server === redis ? redisCpu.toFixed(0) : '–'} |`),
+    '',
+    `Rate limiting in Redis adds ${(100 * cpuCost).toFixed(1)} % to the API process's CPU per request (with Redis's); as the API process is only part of each request's cost (PostgreSQL, the client), this bounds the rate it can cost from above.`,
+    '',
+    `Per round, side by side: ${togetherRatios.map((r) => r.toFixed(3)).join(', ')}; in turn: ${aloneRatios.map((r) => r.toFixed(3)).join(', ')}`,
+  ];
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  await mkdir(RESULTS_DIR, { recursive: true });
+  await writeFile(path.join(RESULTS_DIR, `ratelimit-${stamp}.md`), lines.join('\n') + '\n');
+  await writeFile(path.join(RESULTS_DIR, `ratelimit-${stamp}.json`), JSON.stringify({ together, alone, togetherRatios, aloneRatios, ratio, aloneRatio, cpuPerRequest, redisCpuPerRequest, cpuCost, goal: GOAL, messages: MESSAGES, rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, pool: POOL }, null, 2));
+  process.stdout.write(lines.join('\n') + '\n');
+  if (ratio < GOAL) process.exitCode = 1;
+}
+
+await main();
