@@ -11,6 +11,7 @@ import { openRateLimitStore } from '../http/rateLimit/store.js';
 import { Lifecycle } from '../observability/health.js';
 import { loggerOptions } from '../observability/logger.js';
 import { installGracefulShutdown } from '../observability/shutdown.js';
+import { demoReplyTarget } from '../demo/replyTarget.js';
 import { openRuntime } from '../runtime.js';
 import { startWorker } from '../scheduler/startWorker.js';
 
@@ -73,6 +74,13 @@ export function registerServeCommand(program: Command): void {
       if (demo) {
         lines.push(`  API key (messages:read, messages:write, prospects:read): ${demo.key}`, ``, `Try it:`);
         lines.push(`  curl -s -H "Authorization: Bearer ${demo.key}" "${url}/v1/accounts/${demo.accountGroupId}/messages?limit=5"`);
+        const prospectId = await demoReplyTarget(runtime.db, demo.accountGroupId);
+        if (prospectId && worker) {
+          lines.push(``, `Queue a reply; the worker sends it within seconds and it then leads GET …/messages (isSender: true):`);
+          lines.push(
+            `  curl -s -X POST -H "Authorization: Bearer ${demo.key}" -H "Content-Type: application/json" -H "Idempotency-Key: demo-$RANDOM" -d '{"prospectId":"${prospectId}","message":"Thanks! Does Tuesday work?"}' "${url}/v1/accounts/${demo.accountGroupId}/messages/responses"`,
+          );
+        }
       }
       lines.push(`  OpenAPI document: ${url}/v1/openapi.json`, `  API reference: ${url}/docs`, `  rate limits: ${rateLimits.description}`, ``);
       process.stdout.write(lines.join('\n') + '\n');
