@@ -4,6 +4,7 @@ import { ConfigError } from '../config.js';
 import { DataDirBusyError } from '../storage/dataDirLock.js';
 import { DatabaseNewerThanCodeError } from '../storage/migrate.js';
 import { registerAccountsCommands } from './accounts.js';
+import { registerAccountSyncCommands } from './accounts.sync.js';
 import { registerGroupsCommands } from './groups.js';
 import { registerImportCommands } from './importCommand.js';
 import { registerKeysCommands } from './keys.js';
@@ -19,6 +20,7 @@ registerWorkerCommand(program);
 registerGroupsCommands(program);
 registerKeysCommands(program);
 registerAccountsCommands(program);
+registerAccountSyncCommands(program);
 registerImportCommands(program);
 
 /** Errors an operator can act on are printed as one clear line; anything else with its stack. */

@@ -1,22 +1,19 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config.js';
-import { migrationStatus } from '../storage/migrate.js';
-import { openRuntime } from '../runtime.js';
+import { type AdminOptions, withAdmin } from './adminAction.js';
+import { printJson, printLines } from './output.js';
 
 export function registerMigrateCommand(program: Command): void {
   program
     .command('migrate')
     .description('Apply pending database migrations and report the schema version')
-    .option('--data-dir <dir>', 'embedded database directory')
+    .option('--data-dir <dir>', 'embedded database directory (env SONARLY_DATA_DIR)')
     .option('--json', 'print JSON')
-    .action(async (options: { dataDir?: string; json?: boolean }) => {
-      const runtime = await openRuntime(loadConfig(process.env, { dataDir: options.dataDir }), 'cli');
-      try {
-        const status = await migrationStatus(runtime.db);
-        if (options.json) process.stdout.write(JSON.stringify(status) + '\n');
-        else process.stdout.write(`Database schema is at version ${status.databaseVersion} (this build knows ${status.codeVersion}).\n`);
-      } finally {
-        await runtime.close();
-      }
-    });
+    .action((options: AdminOptions) =>
+      // Opening the database applies pending migrations; a running server applied them when it started.
+      withAdmin(options, async (client) => {
+        const status = await client.run('migrate.status', {});
+        if (options.json) printJson(status);
+        else printLines(`Database schema is at version ${status.databaseVersion} (this build knows ${status.codeVersion}).`);
+      }),
+    );
 }

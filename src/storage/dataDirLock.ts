@@ -11,8 +11,10 @@ import path from 'node:path';
 export interface DataDirOwner {
   pid: number;
   kind: 'server' | 'cli';
-  /** Set for a server: where its admin endpoint listens. */
+  /** Set for a server: where its API listens. */
   url?: string;
+  /** Set for a server: its loopback listener for CLI admin commands (src/http/admin). */
+  adminUrl?: string;
   adminToken?: string;
 }
 
@@ -49,8 +51,8 @@ export class DataDirBusyError extends Error {
 
 export interface DataDirLock {
   owner: DataDirOwner;
-  /** Records the server's address once it listens. */
-  publish(url: string): Promise<void>;
+  /** Records the server's addresses once it listens. */
+  publish(url: string, adminUrl?: string): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -65,8 +67,9 @@ export async function acquireDataDir(dataDir: string, kind: DataDirOwner['kind']
       await handle.close();
       return {
         owner,
-        async publish(url) {
+        async publish(url, adminUrl) {
           owner.url = url;
+          if (adminUrl) owner.adminUrl = adminUrl;
           await writeFile(file, JSON.stringify(owner), { mode: 0o600 });
         },
         async release() {
