@@ -9,7 +9,7 @@ import { registerApiReference } from './docs/reference.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerCors } from './plugins/cors.js';
 import { registerErrorHandling } from './plugins/errors.js';
-import { clientErrorHandler, registerFiniteNumbers, registerJsonDepthLimit, registerStrictBodyTypes } from './plugins/hostileInput.js';
+import { clientErrorHandler, registerFiniteNumbers, registerJsonDepthLimit, registerNoNulCharacters, registerStrictBodyTypes } from './plugins/hostileInput.js';
 import { OPS_SCHEMAS, registerOps } from './plugins/ops.js';
 import { registerRateLimit } from './plugins/rateLimit.js';
 import type { RateLimiter } from './rateLimit/limiter.js';
@@ -111,6 +111,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerJsonDepthLimit(app, options.http?.jsonMaxDepth ?? 32);
   registerFiniteNumbers(app);
   registerStrictBodyTypes(app);
+  registerNoNulCharacters(app);
 
   for (const schema of [...SHARED_SCHEMAS, ...ROUTE_SCHEMAS, ...OPS_SCHEMAS]) app.addSchema(schema);
   await registerOpenApi(app, { rateLimit: options.rateLimiter?.config ?? null, http: { ...options.http, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) } });

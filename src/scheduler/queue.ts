@@ -13,12 +13,17 @@ export interface Job<Payload = Record<string, unknown>> {
   attempts: number;
 }
 
+/** NUL and lone UTF-16 surrogates (valid in JS strings and JSON text, refused by PostgreSQL) become U+FFFD. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const wellFormed = (_key: string, value: unknown) => (typeof value === 'string' ? value.replace(UNSTORABLE, '\ufffd') : value);
+
 export async function enqueueJob(db: Queryable, kind: string, payload: object, availableAt: Date, now: Date): Promise<string> {
   const id = newId(now);
   await db.query('INSERT INTO jobs (id, kind, payload, available_at, created_at) VALUES ($1, $2, $3, $4, $5)', [
     id,
     kind,
-    JSON.stringify(payload),
+    // Payloads carry provider data (webhook events); a NUL or lone surrogate there made the insert fail.
+    JSON.stringify(payload, wellFormed),
     availableAt.toISOString(),
     now.toISOString(),
   ]);

@@ -109,15 +109,17 @@ describe('routing errors', () => {
     expect(error.message).toContain(method);
   });
 
-  it('answers a URL with broken percent-encoding with 400 VALIDATION_ERROR', async () => {
+  it('answers a URL with broken percent-encoding with the route\'s validation status (422 on the lookup, as documented)', async () => {
     const response = await h.app.inject({ method: 'GET', url: `/v1/accounts/${groupId}/prospects/by-provider-id/%zz`, headers: { authorization: `Bearer ${key}` } });
-    expectErrorEnvelope(response, 400, 'VALIDATION_ERROR');
+    expectErrorEnvelope(response, 422, 'VALIDATION_ERROR');
+    const other = await h.app.inject({ method: 'GET', url: `/v1/accounts/%zz/messages`, headers: { authorization: `Bearer ${key}` } });
+    expectErrorEnvelope(other, 400, 'VALIDATION_ERROR');
     expectNothingInternal(response);
   });
 
-  it('answers an absurdly long path segment with 414 in the envelope', async () => {
+  it('answers an absurdly long path segment with the route\'s documented validation status, in the envelope', async () => {
     const response = await h.app.inject({ method: 'GET', url: `/v1/accounts/${groupId}/prospects/by-provider-id/${'A'.repeat(2000)}`, headers: { authorization: `Bearer ${key}` } });
-    expectErrorEnvelope(response, 414, 'VALIDATION_ERROR');
+    expectErrorEnvelope(response, 422, 'VALIDATION_ERROR');
     expect(response.body).not.toContain('A'.repeat(100));
     expectNothingInternal(response);
   });

@@ -76,6 +76,52 @@ export function verifySandboxSignature(input: WebhookInput, secret: string | und
 
 const iso = (value: string) => new Date(value).toISOString();
 
+/** A signed body that is not in the sandbox's event format (the receiver answers 400). */
+export class SandboxWebhookFormatError extends Error {
+  override name = 'SandboxWebhookFormatError';
+}
+
+const MESSAGE_TYPES = new Set(['message.created', 'message.edited', 'message.deleted']);
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isStringOrNull = (value: unknown) => value === null || value === undefined || typeof value === 'string';
+const isInstant = (value: unknown) => typeof value === 'string' && !Number.isNaN(Date.parse(value));
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Checks one event's shape before it is accepted: a field of the wrong type would otherwise be
+ * queued and then fail in the worker on every retry.
+ */
+function checkEvent(event: unknown): void {
+  const invalid = (what: string): never => {
+    throw new SandboxWebhookFormatError(`Sandbox webhook: ${what}.`);
+  };
+  if (!isObject(event) || !isString(event.id) || !isString(event.type) || !isInstant(event.occurred_at)) invalid('every event needs a string id and type and an ISO occurred_at');
+  const e = event as Record<string, unknown>;
+  if (!MESSAGE_TYPES.has(e.type as string)) return;
+  const conversation = e.conversation;
+  const message = e.message;
+  if (!isObject(conversation) || !isString(conversation.id) || !isStringOrNull(conversation.name)) invalid('a message event needs a conversation with a string id');
+  const participant = (conversation as Record<string, unknown>).participant;
+  if (participant !== null && participant !== undefined && (!isObject(participant) || !isString(participant.id) || !isStringOrNull(participant.name) || !isStringOrNull(participant.public_identifier))) {
+    invalid('a participant needs a string id');
+  }
+  if (
+    !isObject(message) ||
+    !isString(message.id) ||
+    !isString(message.conversation_id) ||
+    !isStringOrNull(message.sender_id) ||
+    typeof message.is_sender !== 'boolean' ||
+    !isString(message.text) ||
+    !isInstant(message.sent_at) ||
+    !isStringOrNull(message.parent_id) ||
+    !(message.edited_at === null || message.edited_at === undefined || isInstant(message.edited_at)) ||
+    !Array.isArray(message.attachments) ||
+    !message.attachments.every((a: unknown) => isObject(a) && isString(a.type) && isString(a.id) && isString(a.url) && isStringOrNull(a.file_name) && isStringOrNull(a.mime_type))
+  ) {
+    invalid('a message event needs id, conversation_id, is_sender, text, sent_at and attachments of the documented types');
+  }
+}
+
 export function parseSandboxWebhook(input: WebhookInput, secret: string | undefined): ProviderEvent[] {
   verifySandboxSignature(input, secret);
   let body: { events?: SandboxWebhookEvent[] };
@@ -84,6 +130,8 @@ export function parseSandboxWebhook(input: WebhookInput, secret: string | undefi
   } catch {
     throw new WebhookSignatureError('The signed body is not JSON.');
   }
+  if (!isObject(body) || (body.events !== undefined && !Array.isArray(body.events))) throw new SandboxWebhookFormatError('Sandbox webhook: the body must be {"events": [...]}.');
+  for (const event of body.events ?? []) checkEvent(event);
   const events: ProviderEvent[] = [];
   for (const event of body.events ?? []) {
     if (event.type === 'account.disconnected' || event.type === 'account.connected') {
@@ -91,7 +139,7 @@ export function parseSandboxWebhook(input: WebhookInput, secret: string | undefi
       continue;
     }
     const m = event.message;
-    if (!m || !event.conversation) continue;
+    if (!MESSAGE_TYPES.has(event.type) || !m || !event.conversation) continue;
     const participant = event.conversation.participant;
     events.push({
       type: 'message',

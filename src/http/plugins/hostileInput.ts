@@ -81,6 +81,28 @@ export function registerStrictBodyTypes(app: FastifyInstance): void {
   });
 }
 
+/**
+ * PostgreSQL text cannot hold the NUL character: a query parameter, path parameter or body string
+ * with U+0000 failed in the database as a 500. It is refused as a validation error up front.
+ */
+export function registerNoNulCharacters(app: FastifyInstance): void {
+  const hasNul = (value: unknown, depth = 0): boolean => {
+    if (typeof value === 'string') return value.includes('\u0000');
+    if (depth > 64 || value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return false;
+    return Object.entries(value).some(([key, item]) => key.includes('\u0000') || hasNul(item, depth + 1));
+  };
+  const where: Record<string, string> = { querystring: 'Query parameter', params: 'Path parameter', body: 'Body field' };
+  app.addHook('preValidation', async (request) => {
+    for (const [context, values] of [['querystring', request.query], ['params', request.params], ['body', request.body]] as const) {
+      if (values === null || typeof values !== 'object' || Buffer.isBuffer(values)) continue;
+      const name = Object.keys(values).find((key) => hasNul(key) || hasNul((values as Record<string, unknown>)[key]));
+      if (name === undefined) continue;
+      const message = `${where[context]} '${name.replaceAll('\u0000', '\\u0000')}' must not contain NUL characters (\\u0000).`;
+      throw new ApiError('VALIDATION_ERROR', message, message, request.routeOptions.config.validationStatus ?? 400);
+    }
+  });
+}
+
 /** Depth of the deepest array/object, scanning at most until it passes `limit`. */
 export function nestingDepth(text: string, limit: number): number {
   let depth = 0;
