@@ -277,7 +277,8 @@ function mutations(operation: Operation): Mutation[] {
     );
   }
   if (pathParams.length > 0) {
-    list.push({ label: 'raw, badly encoded path segment', apply: (p, v) => ({ ...p, raw: true, path: Object.fromEntries(Object.keys(p.path).map((k, i) => [k, i === 0 ? `%${text(v).slice(0, 3)}` : p.path[k]!])) }) });
+    // The first path value replaced by a broken escape; the others stay properly encoded.
+    list.push({ label: 'raw, badly encoded path segment', apply: (p, v) => ({ ...p, raw: true, query: [], path: Object.fromEntries(Object.keys(p.path).map((k, i) => [k, i === 0 ? `%${encode(text(v).slice(0, 2))}` : encode(p.path[k]!)])) }) });
   }
   for (const param of queryParams) {
     const replace = (p: Parts, value: string) => ({ ...p, query: [...p.query.filter(([k]) => k !== param.name), [param.name, value] as [string, string]] });
@@ -302,7 +303,11 @@ function mutations(operation: Operation): Mutation[] {
           expect: [validation],
           apply: (p, v) => {
             const base = operation.path.endsWith('/responses') ? cursorsA.responses : cursorsA.messages;
-            const at = slot(v, base.length);
+            // Not the last character of either part: base64url's last character carries padding
+            // bits, so changing it may decode to the very same bytes (the same, valid cursor).
+            const dot = base.indexOf('.');
+            const positions = [...Array(base.length).keys()].filter((i) => i !== dot && i !== dot - 1 && i !== base.length - 1);
+            const at = positions[slot(v, positions.length)]!;
             return replace({ ...p, query: p.query.filter(([k]) => k !== 'status' && k !== 'conversationId') }, base.slice(0, at) + (base[at] === 'A' ? 'B' : 'A') + base.slice(at + 1));
           },
         },

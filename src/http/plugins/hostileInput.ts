@@ -93,9 +93,12 @@ export function registerNoNulCharacters(app: FastifyInstance): void {
   };
   const where: Record<string, string> = { querystring: 'Query parameter', params: 'Path parameter', body: 'Body field' };
   app.addHook('preValidation', async (request) => {
+    const schemas = request.routeOptions.schema as Record<string, { properties?: Record<string, unknown> } | undefined> | undefined;
     for (const [context, values] of [['querystring', request.query], ['params', request.params], ['body', request.body]] as const) {
-      if (values === null || typeof values !== 'object' || Buffer.isBuffer(values)) continue;
-      const name = Object.keys(values).find((key) => hasNul(key) || hasNul((values as Record<string, unknown>)[key]));
+      // Only what the route reads: unknown query parameters are ignored, raw bodies (webhooks) are not text.
+      const declared = schemas?.[context]?.properties;
+      if (!declared || values === null || typeof values !== 'object' || Buffer.isBuffer(values)) continue;
+      const name = Object.keys(values).find((key) => (context === 'body' || key in declared) && (hasNul(key) || hasNul((values as Record<string, unknown>)[key])));
       if (name === undefined) continue;
       const message = `${where[context]} '${name.replaceAll('\u0000', '\\u0000')}' must not contain NUL characters (\\u0000).`;
       throw new ApiError('VALIDATION_ERROR', message, message, request.routeOptions.config.validationStatus ?? 400);
