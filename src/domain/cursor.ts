@@ -16,10 +16,7 @@ export class CursorCodec {
 
   /** Returns the position, or throws a 400 VALIDATION_ERROR naming `parameter`. */
   decode<T>(cursor: string, parameter = 'cursor'): T {
-    const invalid = () =>
-      validationError(
-        `Query parameter '${parameter}' is not a cursor this query issued. Pass the nextCursor of the previous page unchanged, with the same filters, or omit '${parameter}' to start from the first page.`,
-      );
+    const invalid = () => cursorMismatch(parameter);
     const dot = cursor.indexOf('.');
     if (dot <= 0 || cursor.length > 1024) throw invalid();
     const payload = cursor.slice(0, dot);

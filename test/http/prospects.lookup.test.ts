@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProspectMatch } from '../../src/domain/prospects.js';
 import { Harness } from '../helpers/harness.js';
 
-interface Match {
-  prospectId: string;
-  personId: string | null;
-  publicIdentifier: string | null;
-  linkedinUrl: string | null;
-  name: string | null;
-  companyName: string | null;
-  title: string | null;
-}
+type Match = ProspectMatch;
 
 interface Lookup {
   providerId: string;
