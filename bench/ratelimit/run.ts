@@ -4,15 +4,21 @@
  * (and, for reference, in process memory). Goal: Redis-backed limiting costs at most 10 % of the
  * rate, i.e. redis/off ≥ 0.90, measured in the same run.
  *
- * The machine is small and shared, so each round measures the servers twice: side by side (one wrk
- * per server at the same time, so all meet the same background load) and in turn (one server at
- * a time, order rotating between rounds). The goal is judged on the median over rounds of the
- * side-by-side ratios, which background load cannot tilt; the in-turn figure is reported too. Quotas are set far above what the load generator
- * can reach: every request is counted, none is refused, so the cost measured is the check itself.
+ * Each round measures the servers twice. In turn: one server alone for a slice, as a deployment
+ * runs, in an order that rotates between rounds; the goal is judged on the median over rounds of
+ * these redis/off ratios. Side by side: one wrk per server at the same time, so all three meet
+ * the same background load; reported as well, because on a machine shared with other work it is
+ * the figure background load cannot tilt, but on this 2-core box three servers, three load
+ * generators, PostgreSQL and Redis then fight for two cores and single rounds swing by ±40 %
+ * (memory-backed limiting, whose check costs microseconds, lands anywhere in that range too).
+ * The CPU each server process (and Redis) spends per request, read from /proc, is reported as an
+ * upper bound of the cost that no scheduling can blur. Quotas are set far above what the load
+ * generator can reach: every request is counted, none is refused, so the cost measured is the
+ * check itself.
  *
  * `npm run bench:ratelimit`. Settings (env): BENCH_DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/sonarly_bench_ratelimit, created when missing), REDIS_URL
- * (redis://127.0.0.1:6379), BENCH_MESSAGES (20000), BENCH_ROUNDS (15), BENCH_DURATION (seconds per
+ * (redis://127.0.0.1:6379), BENCH_MESSAGES (20000), BENCH_ROUNDS (25), BENCH_DURATION (seconds per
  * measurement, 3), BENCH_POOL (server pool size, 4), BENCH_CONNECTIONS (wrk connections, 16).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -32,7 +38,7 @@ const env = process.env;
 const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sonarly_bench_ratelimit';
 const REDIS_URL = env.REDIS_URL || 'redis://127.0.0.1:6379';
 const MESSAGES = Number(env.BENCH_MESSAGES ?? 20_000);
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 15);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 25);
 const DURATION = Number(env.BENCH_DURATION ?? 3);
 const POOL = Number(env.BENCH_POOL ?? 4);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16);
@@ -193,6 +199,7 @@ async function main(): Promise<void> {
 
   const ratio = median(togetherRatios);
   const aloneRatio = median(aloneRatios);
+  const met = aloneRatio >= GOAL;
   const table = (title: string, rates: Record<string, number[]>) => [
     `| ${title} | median requests/s | per round |`,
     '|---|---|---|',
@@ -208,7 +215,7 @@ async function main(): Promise<void> {
     '',
     ...table('in turn (one server loaded at a time)', alone),
     '',
-    `Redis-backed rate limiting / off, median of per-round ratios: side by side **${ratio.toFixed(3)}** (goal ≥ ${GOAL}: ${ratio >= GOAL ? 'met' : 'NOT met'}), in turn ${aloneRatio.toFixed(3)}.`,
+    `Redis-backed rate limiting / off, median of per-round ratios: in turn **${aloneRatio.toFixed(3)}** (goal ≥ ${GOAL}: ${met ? 'met' : 'NOT met'}); side by side ${ratio.toFixed(3)}.`,
     '',
     '| CPU per request, in turn | API process, median µs | Redis server, median µs |',
     '|---|---|---|',
@@ -221,9 +228,9 @@ async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   await mkdir(RESULTS_DIR, { recursive: true });
   await writeFile(path.join(RESULTS_DIR, `ratelimit-${stamp}.md`), lines.join('\n') + '\n');
-  await writeFile(path.join(RESULTS_DIR, `ratelimit-${stamp}.json`), JSON.stringify({ together, alone, togetherRatios, aloneRatios, ratio, aloneRatio, cpuPerRequest, redisCpuPerRequest, cpuCost, goal: GOAL, messages: MESSAGES, rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, pool: POOL }, null, 2));
+  await writeFile(path.join(RESULTS_DIR, `ratelimit-${stamp}.json`), JSON.stringify({ together, alone, togetherRatios, aloneRatios, ratio, aloneRatio, met, cpuPerRequest, redisCpuPerRequest, cpuCost, goal: GOAL, messages: MESSAGES, rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, pool: POOL }, null, 2));
   process.stdout.write(lines.join('\n') + '\n');
-  if (ratio < GOAL) process.exitCode = 1;
+  if (!met) process.exitCode = 1;
 }
 
 await main();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { type Db, type Queryable, pgErrorCode } from './db.js';
+import { DatabaseUnavailableError, type Db, type Queryable, isDatabaseUnavailable, pgErrorCode } from './db.js';
 
 // int8 and numeric come back as strings by default; our counts and epochs fit in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
@@ -22,11 +22,20 @@ function statementName(sql: string): string {
   return name;
 }
 
+/** Lost connections become DatabaseUnavailableError, which the API answers with 503 and Retry-After. */
+function classify(error: unknown): unknown {
+  return isDatabaseUnavailable(error) && !(error instanceof DatabaseUnavailableError) ? new DatabaseUnavailableError(error) : error;
+}
+
 function makeQueryable(client: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<Row>(sql: string, params: readonly unknown[] = []) {
-      const result = await client.query({ name: statementName(sql), text: sql, values: params as unknown[] });
-      return result.rows as Row[];
+      try {
+        const result = await client.query({ name: statementName(sql), text: sql, values: params as unknown[] });
+        return result.rows as Row[];
+      } catch (error) {
+        throw classify(error);
+      }
     },
   };
 }
@@ -40,12 +49,17 @@ export interface PostgresOptions {
   poolSize?: number;
   /** Confines every connection to one schema (tests give each file its own). */
   schema?: string;
+  /** How long to wait for a connection (a new one, or a free one from a busy pool); default 5 s. */
+  connectTimeoutMs?: number;
 }
 
 export function openPostgres(options: PostgresOptions): Db {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.poolSize ?? 10,
+    // Without a bound, an unreachable host (packets dropped, not refused) or a pool exhausted by
+    // a stuck database would hold every request until the client gives up.
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   // An idle client losing its connection (database restart) must not crash the process.
@@ -56,25 +70,35 @@ export function openPostgres(options: PostgresOptions): Db {
     query: poolQueryable.query,
     async transaction(work) {
       for (let attempt = 1; ; attempt++) {
-        const client = await pool.connect();
+        const client = await pool.connect().catch((error: unknown) => {
+          throw classify(error);
+        });
+        let broken: Error | undefined;
         try {
           await client.query('BEGIN');
           const result = await work(makeQueryable(client));
           await client.query('COMMIT');
           return result;
         } catch (error) {
+          if (isDatabaseUnavailable(error)) {
+            // The connection is gone: hand it back as broken so the pool drops it.
+            broken = error instanceof Error ? error : new Error(String(error));
+            throw classify(error);
+          }
           await client.query('ROLLBACK').catch(() => {});
           // PostgreSQL aborted the whole transaction to break a deadlock (or a serialization
           // conflict): nothing of it was applied, and running it again is the documented remedy.
           if (attempt >= MAX_TRANSACTION_ATTEMPTS || !RETRYABLE.has(pgErrorCode(error) ?? '')) throw error;
         } finally {
-          client.release();
+          client.release(broken);
         }
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
       }
     },
     async exec(sql) {
-      await pool.query(sql);
+      await pool.query(sql).catch((error: unknown) => {
+        throw classify(error);
+      });
     },
     async close() {
       await pool.end();

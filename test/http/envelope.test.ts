@@ -3,7 +3,13 @@ import type { LightMyRequestResponse } from 'fastify';
 import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERMISSIONS } from '../../src/domain/permissions.js';
+import { systemClock } from '../../src/clock.js';
+import { CursorCodec } from '../../src/domain/cursor.js';
 import { buildApp } from '../../src/http/app.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../../src/http/plugins/errors.js';
+import type { Services } from '../../src/http/services.js';
+import { openPostgres } from '../../src/storage/postgres.js';
+import { backend } from '../helpers/testDb.js';
 import { Harness } from '../helpers/harness.js';
 
 /**
@@ -265,6 +271,43 @@ describe('unexpected exceptions', () => {
     // What needs no database still works.
     expectErrorEnvelope(await broken.app.inject({ method: 'GET', url: '/v1/accounts' }), 401, 'UNAUTHORIZED');
     expect((await broken.app.inject({ method: 'GET', url: '/v1/openapi.json' })).statusCode).toBe(200);
+  });
+});
+
+describe('with PostgreSQL unreachable', () => {
+  it('every API operation answers 503 SERVICE_UNAVAILABLE with Retry-After, never 500', async () => {
+    if (backend !== 'pglite') return; // needs no database server: one project is enough
+    // A real node-postgres pool pointed at a port nothing listens on: connections are refused.
+    const services: Services = {
+      db: openPostgres({ connectionString: 'postgres://postgres@127.0.0.1:1/unreachable', poolSize: 2, connectTimeoutMs: 1000 }),
+      cursors: new CursorCodec(Buffer.alloc(32, 7)),
+      clock: systemClock,
+    };
+    const app = await buildApp(services);
+    try {
+      const group = '507f1f77bcf86cd799439011';
+      const headers = { authorization: `Bearer ${key}`, 'idempotency-key': 'outage-1' };
+      const requests = [
+        { method: 'GET' as const, url: '/v1/accounts' },
+        { method: 'GET' as const, url: `/v1/accounts/${group}/messages` },
+        { method: 'GET' as const, url: `/v1/accounts/${group}/prospects/by-provider-id/ACoX` },
+        { method: 'GET' as const, url: `/v1/accounts/${group}/messages/responses` },
+        { method: 'POST' as const, url: `/v1/accounts/${group}/messages/responses`, payload: { prospectId: group, message: 'hi' } },
+      ];
+      for (const request of requests) {
+        const response = await app.inject({ ...request, headers });
+        const error = expectErrorEnvelope(response, 503, 'SERVICE_UNAVAILABLE');
+        expect(error.message).toBe(`The database is unreachable. Retry after ${DATABASE_RETRY_AFTER_SECONDS} seconds.`);
+        expect(response.headers['retry-after']).toBe(String(DATABASE_RETRY_AFTER_SECONDS));
+        expect(JSON.stringify(error)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|5432/);
+        expectNothingInternal(response);
+      }
+      // /readyz says the same to the load balancer.
+      expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
+    } finally {
+      await app.close();
+      await services.db.close();
+    }
   });
 });
 

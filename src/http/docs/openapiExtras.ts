@@ -26,7 +26,10 @@ const ERROR_EXAMPLES: Partial<Record<ErrorCode, [message: string, details: strin
   ],
   INTERNAL_ERROR: ['The server failed to handle this request. Retry later; if it persists, report the traceId.', ''],
   UPSTREAM_ERROR: ['LinkedIn did not answer in time.', 'Retry later.'],
-  SERVICE_UNAVAILABLE: ['Not ready: The database did not answer.', 'reason: database_unreachable'],
+  SERVICE_UNAVAILABLE: [
+    'The database is unreachable. Retry after 5 seconds.',
+    'Retrying is safe: reads change nothing, and POST …/messages/responses sent again with the same Idempotency-Key is never queued twice.',
+  ],
 };
 
 const TAGS: Record<string, string> = {
@@ -58,7 +61,8 @@ const HEADERS: Record<string, Json> = {
     example: 'true',
   },
   'Retry-After': {
-    description: 'Seconds to wait before retrying. Requests sent after waiting this long are not rejected by the policy that rejected this one.',
+    description:
+      'Seconds to wait before retrying. On a 429, requests sent after waiting this long are not rejected by the policy that rejected this one; on a 503, about what a database restart or failover, or a process restart, takes.',
     schema: { type: 'integer', minimum: 1 },
     example: 12,
   },
@@ -133,6 +137,14 @@ export function addOpenApiExtras(document: Json, exempt: ReadonlySet<string>, ra
       const responses = (operation.responses ??= {}) as Record<string, Json>;
       const rateLimited = limited && !exempt.has(`${method.toUpperCase()} ${path}`);
       const idempotent = ((operation.parameters as Json[] | undefined) ?? []).some((p) => p.in === 'header' && String(p.name).toLowerCase() === 'idempotency-key');
+      // Any operation that reaches the database answers 503 while it is unreachable, and any
+      // API operation answers 503 while its process shuts down.
+      if (path.startsWith('/v1/') && !responses['503']) {
+        responses['503'] = {
+          description: 'The database is unreachable or this process is shutting down (error.code: SERVICE_UNAVAILABLE); retry after Retry-After seconds',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } },
+        };
+      }
       if (rateLimited && !responses['429']) {
         responses['429'] = {
           description: 'Rate limit exceeded (error.code: RATE_LIMITED)',
@@ -148,6 +160,7 @@ export function addOpenApiExtras(document: Json, exempt: ReadonlySet<string>, ra
           headers.RateLimit = headerRef('RateLimit');
           if (status === '429') headers['Retry-After'] = headerRef('Retry-After');
         }
+        if (status === '503' && path.startsWith('/v1/')) headers['Retry-After'] = headerRef('Retry-After');
         response.headers = headers;
         const json = (response.content as Record<string, Json> | undefined)?.['application/json'];
         const schemaRef = (json?.schema as Json | undefined)?.$ref;

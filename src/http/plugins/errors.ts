@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../domain/errors.js';
+import { isDatabaseUnavailable } from '../../storage/db.js';
 import { errorPayload } from '../envelope.js';
 import { validationMessage } from '../validationMessages.js';
 import { enforceRateLimit } from './rateLimit.js';
@@ -10,6 +11,9 @@ declare module 'fastify' {
     validationStatus?: 400 | 422;
   }
 }
+
+/** Long enough for a restart or a failover, short enough not to strand clients. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 type FastifyValidationError = FastifyError & {
   validation: { keyword: string; instancePath: string; params: Record<string, unknown>; message?: string }[];
@@ -71,6 +75,19 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       return send(reply, error.statusCode, 'VALIDATION_ERROR', 'The request could not be read. Check its headers and body.');
+    }
+    if (isDatabaseUnavailable(error)) {
+      // A restart or failover is a wait, not a bug: tell clients when to come back. Logged
+      // at warn, without the stack: the cause is the database, not this code.
+      request.log.warn({ err: { message: error.message, cause: (error.cause as Error | undefined)?.message } }, 'database unavailable');
+      reply.header('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+      return send(
+        reply,
+        503,
+        'SERVICE_UNAVAILABLE',
+        `The database is unreachable. Retry after ${DATABASE_RETRY_AFTER_SECONDS} seconds.`,
+        'Retrying is safe: reads change nothing, and POST …/messages/responses sent again with the same Idempotency-Key is never queued twice.',
+      );
     }
     request.log.error({ err: error }, 'unhandled error');
     return send(reply, 500, 'INTERNAL_ERROR', 'The server failed to handle this request. Retry later; if it persists, report the traceId.');

@@ -1,21 +1,16 @@
 import type { Redis } from 'ioredis';
-import {
-  BurstyRateLimiter,
-  type IRateLimiterOptions,
-  type RateLimiterAbstract,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-} from 'rate-limiter-flexible';
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimitConfig, RateLimitPolicyName, RateLimitRule } from '../../config.js';
 import { rateLimitStoreErrorsTotal } from '../../observability/metrics.js';
+import { type QuotaOutcome, QuotaStoreUnavailable, RedisQuotas } from './redisQuotas.js';
 
 /**
  * Request counting is rate-limiter-flexible's: a fixed window of `points` per `windowSeconds`,
  * and, once that is spent, a burst reserve of `burst` per `burstWindowSeconds` (its
- * BurstyRateLimiter, a token-bucket-like allowance). In Redis each window is one atomic Lua
- * INCR+PEXPIRE on a key that expires by Redis's own clock, so every API process sharing the Redis
- * counts against the same number and agrees on when it resets.
+ * BurstyRateLimiter, a token-bucket-like allowance). In memory the library counts; in Redis one
+ * script (redisQuotas.ts) runs the library's counting for all of a request's quotas at once, on
+ * keys that expire by Redis's own clock, so every API process sharing the Redis counts against the
+ * same numbers and agrees on when they reset.
  */
 export interface PolicyState {
   policy: RateLimitPolicyName;
@@ -44,14 +39,6 @@ interface Consumer {
   consume(key: string, points?: number): Promise<RateLimiterRes>;
 }
 
-/** Counts each Redis failure that the per-process memory fallback absorbed. */
-class FallbackMemoryLimiter extends RateLimiterMemory {
-  override consume(key: string | number, points?: number, options?: { [key: string]: unknown }) {
-    rateLimitStoreErrorsTotal.inc();
-    return super.consume(key, points, options);
-  }
-}
-
 export interface RateLimiterOptions {
   /** Prefix of every Redis key (several deployments or test runs can share one Redis). */
   keyPrefix?: string;
@@ -59,51 +46,82 @@ export interface RateLimiterOptions {
   random?: () => number;
 }
 
-export class RateLimiter {
+/** rate-limiter-flexible's in-process counters: the default store, and Redis's stand-in while it is down. */
+class MemoryQuotas {
   private readonly consumers = new Map<RateLimitPolicyName, Consumer>();
-  private readonly random: () => number;
 
-  private constructor(
-    readonly config: RateLimitConfig,
-    readonly store: 'memory' | 'redis',
-    build: (options: IRateLimiterOptions) => RateLimiterAbstract,
-    options: RateLimiterOptions,
-  ) {
-    this.random = options.random ?? Math.random;
-    const prefix = options.keyPrefix ?? config.redisPrefix ?? 'sonarly:rl';
+  constructor(config: RateLimitConfig) {
     for (const [name, rule] of Object.entries(config.policies) as [RateLimitPolicyName, RateLimitRule][]) {
-      const main = build({ keyPrefix: `${prefix}:${name}`, points: rule.points, duration: rule.windowSeconds });
+      const main = new RateLimiterMemory({ keyPrefix: name, points: rule.points, duration: rule.windowSeconds });
       this.consumers.set(
         name,
         rule.burst > 0
-          ? new BurstyRateLimiter(main, build({ keyPrefix: `${prefix}:${name}:burst`, points: rule.burst, duration: rule.burstWindowSeconds }))
+          ? new BurstyRateLimiter(main, new RateLimiterMemory({ keyPrefix: `${name}:burst`, points: rule.burst, duration: rule.burstWindowSeconds }))
           : main,
       );
     }
   }
 
+  async spend(charges: Charge[]): Promise<QuotaOutcome[]> {
+    return Promise.all(
+      charges.map(async ({ policy, partition }): Promise<QuotaOutcome> => {
+        try {
+          const res = await this.consumers.get(policy)!.consume(partition);
+          return { allowed: true, remaining: res.remainingPoints, resetMs: res.msBeforeNext };
+        } catch (rejection) {
+          if (!(rejection instanceof RateLimiterRes)) throw rejection;
+          return { allowed: false, remaining: 0, resetMs: rejection.msBeforeNext };
+        }
+      }),
+    );
+  }
+}
+
+export class RateLimiter {
+  private readonly random: () => number;
+  private readonly spendQuotas: (charges: Charge[]) => Promise<QuotaOutcome[]>;
+
+  private constructor(
+    readonly config: RateLimitConfig,
+    readonly store: 'memory' | 'redis',
+    redis: Redis | null,
+    options: RateLimiterOptions,
+  ) {
+    this.random = options.random ?? Math.random;
+    const memory = new MemoryQuotas(config);
+    if (!redis) {
+      this.spendQuotas = (charges) => memory.spend(charges);
+      return;
+    }
+    const prefix = options.keyPrefix ?? config.redisPrefix ?? 'sonarly:rl';
+    const quotas = new RedisQuotas(redis);
+    this.spendQuotas = (charges) =>
+      quotas
+        .spend(
+          charges.map(({ policy, partition }) => ({
+            key: `${prefix}:${policy}:${partition}`,
+            burstKey: `${prefix}:${policy}:burst:${partition}`,
+            rule: config.policies[policy],
+          })),
+        )
+        .catch((error: unknown) => {
+          if (!(error instanceof QuotaStoreUnavailable)) throw error;
+          rateLimitStoreErrorsTotal.inc();
+          return memory.spend(charges);
+        });
+  }
+
   static memory(config: RateLimitConfig, options: RateLimiterOptions = {}): RateLimiter {
-    return new RateLimiter(config, 'memory', (opts) => new RateLimiterMemory(opts), options);
+    return new RateLimiter(config, 'memory', null, options);
   }
 
   /**
-   * Redis-backed limits. While Redis is unreachable each process falls back to its own memory
-   * counters with the same rules: limits stay enforced per process instead of failing open or
-   * turning every request away.
+   * Redis-backed limits, shared by every process on the same Redis. While Redis is unreachable
+   * (or a call fails) each process counts in its own memory with the same rules: limits stay
+   * enforced per process instead of failing open or turning every request away.
    */
   static redis(config: RateLimitConfig, client: Redis, options: RateLimiterOptions = {}): RateLimiter {
-    return new RateLimiter(
-      config,
-      'redis',
-      (opts) =>
-        new RateLimiterRedis({
-          ...opts,
-          storeClient: client,
-          rejectIfRedisNotReady: true,
-          insuranceLimiter: new FallbackMemoryLimiter({ points: opts.points!, duration: opts.duration! }),
-        }),
-      options,
-    );
+    return new RateLimiter(config, 'redis', client, options);
   }
 
   rule(policy: RateLimitPolicyName): RateLimitRule {
@@ -112,18 +130,8 @@ export class RateLimiter {
 
   /** Spends one request from every charged quota, all at once. */
   async check(charges: Charge[]): Promise<Decision> {
-    const states = await Promise.all(
-      charges.map(async ({ policy, partition }): Promise<PolicyState> => {
-        const rule = this.rule(policy);
-        try {
-          const res = await this.consumers.get(policy)!.consume(partition);
-          return { policy, rule, allowed: true, remaining: res.remainingPoints, resetMs: res.msBeforeNext };
-        } catch (rejection) {
-          if (!(rejection instanceof RateLimiterRes)) throw rejection;
-          return { policy, rule, allowed: false, remaining: 0, resetMs: rejection.msBeforeNext };
-        }
-      }),
-    );
+    const outcomes = await this.spendQuotas(charges);
+    const states = charges.map(({ policy }, i): PolicyState => ({ policy, rule: this.rule(policy), ...outcomes[i]! }));
     const rejected = states.filter((state) => !state.allowed);
     if (rejected.length === 0) return { allowed: true, states, retryAfterSeconds: 0 };
     const wait = Math.max(1, ...rejected.map((state) => Math.ceil(state.resetMs / 1000)));

@@ -2,6 +2,8 @@ import { Redis } from 'ioredis';
 import type { Config } from '../../config.js';
 import { RateLimiter } from './limiter.js';
 
+export const REDIS_COMMAND_TIMEOUT_MS = 500;
+
 type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
 export interface RateLimitStore {
@@ -28,9 +30,13 @@ export function openRateLimitStore(config: Pick<Config, 'rateLimit' | 'redisUrl'
     // Fail fast instead of queueing commands while disconnected: the memory fallback answers.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    // The two commands of a request's key and group checks share one round trip.
+    // Concurrent requests' checks share one write and one read (one script call each).
     enableAutoPipelining: true,
     connectTimeout: 2000,
+    // A Redis that accepts commands but does not answer (overloaded, paused, half-open
+    // connection) must not hold requests: after this long the call fails and the memory
+    // fallback answers.
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     lazyConnect: true,
   });
   return {

@@ -46,8 +46,10 @@ export class Burst {
   readonly acked = new Map<number, string>();
   /** Answers that contradict the contract (another id for the same key, an unexpected 4xx). */
   readonly mismatches: string[] = [];
-  /** 5xx answers (other than 503 while shutting down), and answers outside the envelope. */
+  /** 5xx answers other than 503 SERVICE_UNAVAILABLE, and answers outside the envelope. */
   readonly serverErrors: string[] = [];
+  /** 503 SERVICE_UNAVAILABLE answers (shutting down, database unreachable) and whether each had Retry-After. */
+  readonly unavailable: { retryAfter: string | null }[] = [];
   attempts = 0;
   unanswered = 0;
   private queue: number[];
@@ -98,7 +100,8 @@ export class Burst {
       return true;
     }
     // 409 IDEMPOTENCY_IN_PROGRESS: a killed server's claim, free again after 30 s. 5xx: retry.
-    if (response.status >= 500 && body.error?.code !== 'SERVICE_UNAVAILABLE') this.serverErrors.push(`${response.status} ${text.slice(0, 200)}`);
+    if (response.status === 503 && body.error?.code === 'SERVICE_UNAVAILABLE') this.unavailable.push({ retryAfter: response.headers.get('retry-after') });
+    else if (response.status >= 500) this.serverErrors.push(`${response.status} ${text.slice(0, 200)}`);
     if (response.status < 500 && !(response.status === 409 && body.error?.code === 'IDEMPOTENCY_IN_PROGRESS')) this.mismatches.push(`request ${i} answered ${response.status} ${text.slice(0, 200)}`);
     return false;
   }
