@@ -1,5 +1,5 @@
 import type { Queryable } from '../storage/db.js';
-import { registerQueueDepthCollector, registerSyncLagCollector } from './metrics.js';
+import { registerDeadJobCollector, registerQueueDepthCollector, registerSyncLagCollector } from './metrics.js';
 
 /**
  * The database-backed gauges of /metrics. They read shared state, so every process reports the
@@ -22,8 +22,10 @@ export function registerDatabaseCollectors(db: Queryable): () => void {
     );
     return rows.map((row) => ({ accountId: row.account_id, lagSeconds: Math.max(0, row.lag) }));
   });
+  const withdrawDeadJobs = registerDeadJobCollector(() => db.query<{ kind: string; count: number }>(`SELECT kind, count(*)::int AS count FROM dead_jobs GROUP BY kind`));
   return () => {
     withdrawQueueDepth();
     withdrawSyncLag();
+    withdrawDeadJobs();
   };
 }

@@ -54,6 +54,7 @@ type Collector<Row> = () => Promise<Row[]>;
 // (its database), but tests run several apps on several databases in one process.
 const queueDepthCollectors: Collector<{ status: string; count: number }>[] = [];
 const syncLagCollectors: Collector<{ accountId: string; lagSeconds: number }>[] = [];
+const deadJobCollectors: Collector<{ kind: string; count: number }>[] = [];
 
 function register<Row>(list: Collector<Row>[], collect: Collector<Row>): () => void {
   list.push(collect);
@@ -71,6 +72,11 @@ export function registerQueueDepthCollector(collect: Collector<{ status: string;
 /** Registers how to read each connected account's sync lag; returns the function that withdraws it. */
 export function registerSyncLagCollector(collect: Collector<{ accountId: string; lagSeconds: number }>): () => void {
   return register(syncLagCollectors, collect);
+}
+
+/** Registers how to count the jobs given up on; returns the function that withdraws it. */
+export function registerDeadJobCollector(collect: Collector<{ kind: string; count: number }>): () => void {
+  return register(deadJobCollectors, collect);
 }
 
 export const collectorErrorsTotal = new Counter({
@@ -114,5 +120,17 @@ export const syncLag = new Gauge({
     const rows = await safely('sonarly_sync_lag_seconds', syncLagCollectors);
     this.reset();
     for (const row of rows) this.set({ account_id: row.accountId }, row.lagSeconds);
+  },
+});
+
+export const deadJobs = new Gauge({
+  name: 'sonarly_dead_jobs',
+  help: 'Jobs that failed on every attempt and wait in dead_jobs for an operator, by kind, read at scrape time. Alert on any.',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+  async collect() {
+    const rows = await safely('sonarly_dead_jobs', deadJobCollectors);
+    this.reset();
+    for (const row of rows) this.set({ kind: row.kind }, row.count);
   },
 });

@@ -10,7 +10,10 @@ export interface Job<Payload = Record<string, unknown>> {
   id: string;
   kind: string;
   payload: Payload;
+  /** Every claim, this one included (waits for pacing or a reconnection are taken back). */
   attempts: number;
+  /** How many attempts before this one failed in a row (the handler threw). */
+  failures: number;
 }
 
 /** NUL and lone UTF-16 surrogates (valid in JS strings and JSON text, refused by PostgreSQL) become U+FFFD. */
@@ -42,7 +45,7 @@ export async function claimJobs(db: Queryable, workerId: string, now: Date, limi
      )
      UPDATE jobs SET available_at = $3, locked_by = $4, attempts = jobs.attempts + 1
      FROM due WHERE jobs.id = due.id
-     RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts`,
+     RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.failures`,
     [now.toISOString(), limit, new Date(now.getTime() + leaseMs).toISOString(), workerId],
   );
 }
@@ -60,6 +63,30 @@ export async function rescheduleJob(db: Queryable, jobId: string, availableAt: D
   await db.query(
     `UPDATE jobs SET available_at = $2, locked_by = NULL, attempts = attempts - $3, last_error = COALESCE($4, last_error) WHERE id = $1`,
     [jobId, availableAt.toISOString(), options.countAttempt ? 0 : 1, options.error ?? null],
+  );
+}
+
+/** The handler threw: the job is taken again at `availableAt`, one more failure in a row counted. */
+export async function recordJobFailure(db: Queryable, jobId: string, availableAt: Date, error: string): Promise<void> {
+  await db.query(`UPDATE jobs SET available_at = $2, locked_by = NULL, failures = failures + 1, last_error = $3 WHERE id = $1`, [
+    jobId,
+    availableAt.toISOString(),
+    error,
+  ]);
+}
+
+/** An attempt succeeded after failures: the run of failures is over (if the job is still queued). */
+export async function clearJobFailures(db: Queryable, jobId: string): Promise<void> {
+  await db.query('UPDATE jobs SET failures = 0 WHERE id = $1 AND failures > 0', [jobId]);
+}
+
+/** Gives up on a job: it leaves the queue for `dead_jobs`, with its last error, in one statement. */
+export async function buryJob(db: Queryable, jobId: string, error: string, now: Date): Promise<void> {
+  await db.query(
+    `WITH dead AS (DELETE FROM jobs WHERE id = $1 RETURNING id, kind, payload, failures, created_at)
+     INSERT INTO dead_jobs (id, kind, payload, failures, last_error, created_at, died_at)
+     SELECT id, kind, payload, failures + 1, $2, created_at, $3 FROM dead`,
+    [jobId, error, now.toISOString()],
   );
 }
 

@@ -3,8 +3,8 @@ import type { Clock } from '../clock.js';
 import { reapIdempotencyKeys } from '../domain/responses/idempotency.js';
 import { randomId } from '../ids.js';
 import type { Db } from '../storage/db.js';
-import { type Job, claimJobs, rescheduleJob } from './queue.js';
-import { backoffMs } from './retry.js';
+import { type Job, buryJob, claimJobs, clearJobFailures, recordJobFailure, rescheduleJob } from './queue.js';
+import { MAX_JOB_ATTEMPTS, backoffMs } from './retry.js';
 
 export type JobHandler = (job: Job<any>) => Promise<unknown>;
 
@@ -23,6 +23,8 @@ export interface WorkerOptions {
 }
 
 const REAP_EVERY_MS = 10 * 60_000;
+/** A job of a kind this process does not know is looked at again this much later. */
+const UNKNOWN_KIND_RETRY_MS = 60_000;
 
 /**
  * Claims due jobs and runs their handlers. A handler settles its job itself (complete or
@@ -102,17 +104,36 @@ export class Worker {
   }
 
   private async run(job: Job): Promise<void> {
-    const handler = this.options.handlers[job.kind];
+    const { db, clock, handlers, log, random } = this.options;
+    const handler = handlers[job.kind];
+    if (!handler) {
+      // Most likely enqueued by a newer release during a rolling upgrade: leave it, uncounted,
+      // for a worker that knows the kind, instead of failing it towards dead_jobs.
+      log?.('warn', 'job of an unknown kind left for another worker', { jobId: job.id, kind: job.kind });
+      const at = new Date(clock.now().getTime() + UNKNOWN_KIND_RETRY_MS);
+      await rescheduleJob(db, job.id, at, { countAttempt: false, error: `no handler for job kind '${job.kind}' in worker ${this.id}` }).catch(() => {});
+      return;
+    }
     try {
-      if (!handler) throw new Error(`no handler for job kind '${job.kind}'`);
       await handler(job);
     } catch (error) {
-      this.options.log?.('error', 'job failed', { jobId: job.id, kind: job.kind, attempt: job.attempts, error: (error as Error).message });
-      const at = new Date(this.options.clock.now().getTime() + backoffMs(job.attempts, this.options.random));
-      await rescheduleJob(this.options.db, job.id, at, { countAttempt: true, error: (error as Error).message }).catch(() => {
+      const message = (error as Error).message;
+      const failures = job.failures + 1;
+      if (failures >= MAX_JOB_ATTEMPTS) {
+        log?.('error', 'job failed on every attempt; moved to dead_jobs', { jobId: job.id, kind: job.kind, failures, error: message });
+        await buryJob(db, job.id, message, clock.now()).catch(() => {
+          // Not buried: the lease runs out, the job is taken again, fails again and is buried then.
+        });
+        return;
+      }
+      log?.('error', 'job failed', { jobId: job.id, kind: job.kind, failures, error: message });
+      const at = new Date(clock.now().getTime() + backoffMs(failures, random));
+      await recordJobFailure(db, job.id, at, message).catch(() => {
         // If even that fails, the lease runs out and another attempt picks the job up.
       });
+      return;
     }
+    if (job.failures > 0) await clearJobFailures(db, job.id).catch(() => {});
   }
 
   private async maybeReap(): Promise<void> {

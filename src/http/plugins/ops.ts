@@ -95,7 +95,7 @@ export function registerOps(app: FastifyInstance, readiness: ReadinessProbe, db:
         tags: ['Operations'],
         summary: 'Prometheus metrics of this process',
         description:
-          'Prometheus text exposition format: `sonarly_http_requests_total` and `sonarly_http_request_duration_seconds` by route, method and status; `sonarly_rate_limit_rejections_total` by policy; `sonarly_sends_total` by outcome; `sonarly_queue_depth` by status and `sonarly_sync_lag_seconds` by account (read from the database at scrape time); and the `sonarly_process_*` and `sonarly_nodejs_*` runtime metrics. Scrape every process. Needs no API key and is not rate limited.',
+          'Prometheus text exposition format: `sonarly_http_requests_total` and `sonarly_http_request_duration_seconds` by route, method and status; `sonarly_rate_limit_rejections_total` by policy; `sonarly_sends_total` by outcome; `sonarly_queue_depth` by status, `sonarly_sync_lag_seconds` by account and `sonarly_dead_jobs` by kind (read from the database at scrape time); and the `sonarly_process_*` and `sonarly_nodejs_*` runtime metrics. Scrape every process. Needs no API key and is not rate limited.',
         security: [],
         produces: ['text/plain'],
         response: {
