@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
 import FindMyWay from 'find-my-way';
+import { ApiError, type ErrorCode } from '../domain/errors.js';
 import { randomId } from '../ids.js';
 import { SHARED_SCHEMAS, errorPayload } from './envelope.js';
 import { OPENAPI_PATH, registerOpenApi } from './openapi.js';
@@ -11,7 +12,7 @@ import { registerCors } from './plugins/cors.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { clientErrorHandler, registerFiniteNumbers, registerJsonDepthLimit, registerNoNulCharacters, registerStrictBodyTypes } from './plugins/hostileInput.js';
 import { OPS_SCHEMAS, registerOps } from './plugins/ops.js';
-import { registerRateLimit } from './plugins/rateLimit.js';
+import { enforceRateLimitOnRouterError, registerRateLimit } from './plugins/rateLimit.js';
 import type { RateLimiter } from './rateLimit/limiter.js';
 import { ROUTE_SCHEMAS, registerRoutes } from './routes/index.js';
 import type { Services } from './services.js';
@@ -57,13 +58,18 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     routerOptions: { maxParamLength: 1024 },
     // Errors the router raises before any route or hook runs (bad percent-encoding, a path
     // parameter beyond the limit above) still leave in the envelope, with the trace id.
+    // They are counted against the client address's quota like any keyless request.
     frameworkErrors: (error, request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      void (reply as FastifyReply)
-        .code(validationStatusOf(request.url))
-        .header('X-Trace-Id', request.id)
-        .type('application/json; charset=utf-8')
-        .send(errorPayload(request.id, 'VALIDATION_ERROR', tooLong ? 'A path segment is longer than 1024 characters.' : 'The URL is not valid: check its percent-encoding.'));
+      const answer = (status: number, code: ErrorCode, message: string, details = '') =>
+        void (reply as FastifyReply).code(status).header('X-Trace-Id', request.id).type('application/json; charset=utf-8').send(errorPayload(request.id, code, message, details));
+      const refuse = () =>
+        answer(validationStatusOf(request.url), 'VALIDATION_ERROR', tooLong ? 'A path segment is longer than 1024 characters.' : 'The URL is not valid: check its percent-encoding.');
+      enforceRateLimitOnRouterError(request, reply as FastifyReply).then(refuse, (limited: unknown) => {
+        if (limited instanceof ApiError) return answer(limited.status, limited.code, limited.message, limited.details);
+        request.log.error({ err: limited }, 'rate limit check failed');
+        refuse();
+      });
     },
     logController: new LogController({ requestIdLogLabel: 'traceId' }),
     ajv: {

@@ -189,6 +189,18 @@ run('isolation', () => {
     expect((await hook('account-2')).statusCode).not.toBe(429);
   });
 
+  it('URLs the router refuses (broken percent-encoding) carry the headers and pay from the client address', async () => {
+    const app = await limitedApp(memoryLimiter({ RATE_LIMIT_ANONYMOUS: '2/1m' }));
+    const broken = () => app.inject({ url: '/v1/accounts/%E0%A4%A/messages', remoteAddress: '192.0.2.44' });
+    const brokenPath = () => app.inject({ url: '/v1/accounts/%zz/messages', headers: bearer(keyA), remoteAddress: '192.0.2.44' });
+    const responses = [await brokenPath(), await broken(), await brokenPath(), await broken()];
+    expect(responses.map((response) => response.statusCode)).toEqual([400, 400, 429, 429]);
+    expectHeadersOnEvery(responses);
+    for (const response of responses) expect(parseLimitField(response.headers['ratelimit-policy']).map((item) => item.name)).toEqual(['anonymous']);
+    // The key's own quota was not touched by its broken URLs.
+    expect(policyOf(await get(app, messagesOf(groupA), keyA, '192.0.2.44'), 'ratelimit', 'key')?.r).toBe(599);
+  });
+
   it('operations endpoints are never limited and carry no rate-limit headers', async () => {
     const app = await limitedApp(memoryLimiter({ RATE_LIMIT_ANONYMOUS: '1/1m' }));
     for (let i = 0; i < 5; i++) {

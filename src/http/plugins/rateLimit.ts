@@ -61,10 +61,23 @@ function chargesFor(request: FastifyRequest): Charge[] {
  * from the error handler for requests that failed before reaching it (401, 403 from auth).
  */
 export async function enforceRateLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.routeOptions.config.rateLimit === false) return;
+  await charge(request, reply, () => chargesFor(request));
+}
+
+/**
+ * For requests the router refused before any route or hook ran (a broken URL): they have no key
+ * and no route, so they pay from their client address's quota like any keyless request.
+ */
+export async function enforceRateLimitOnRouterError(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  await charge(request, reply, () => [{ policy: 'anonymous', partition: request.ip }]);
+}
+
+async function charge(request: FastifyRequest, reply: FastifyReply, charges: () => Charge[]): Promise<void> {
   const limiter = request.server.rateLimiter;
-  if (!limiter || request.rateLimitCounted || request.routeOptions.config.rateLimit === false) return;
+  if (!limiter || request.rateLimitCounted) return;
   request.rateLimitCounted = true;
-  const decision = await limiter.check(chargesFor(request));
+  const decision = await limiter.check(charges());
   reply.header('RateLimit-Policy', policyHeader(decision));
   reply.header('RateLimit', stateHeader(decision));
   if (decision.allowed) return;
