@@ -37,6 +37,7 @@ const TAGS: Record<string, string> = {
   Messages: 'Message history across connected LinkedIn accounts, and replies queued for the outbound scheduler.',
   Prospects: 'Map LinkedIn participants to prospect records.',
   Operations: 'Health, readiness and metrics for operators. No API key, no rate limit; keep them off the public listener.',
+  Webhooks: 'Called by the connector (Unipile, the sandbox) to push new messages; verified by its secret or signature, not by an API key.',
 };
 
 const HEADERS: Record<string, Json> = {

@@ -8,7 +8,7 @@ import { registerScheduleResponse } from './v1/responses.create.js';
 import { registerGetScheduledResponse } from './v1/responses.get.js';
 import { registerListScheduledResponses } from './v1/responses.list.js';
 import { ScheduledMessageResponseListSuccessResponse, ScheduledMessageResponseSuccessResponse } from './v1/responses.schema.js';
-import { registerReceiveWebhook } from './v1/webhooks.receive.js';
+import { WebhookAcceptedSuccessResponse, registerReceiveWebhook } from './v1/webhooks.receive.js';
 
 /** Every public route, and the named response schemas they reference. */
 export const ROUTE_SCHEMAS = [
@@ -17,6 +17,7 @@ export const ROUTE_SCHEMAS = [
   ProviderIdProspectLookupSuccessResponse,
   ScheduledMessageResponseSuccessResponse,
   ScheduledMessageResponseListSuccessResponse,
+  WebhookAcceptedSuccessResponse,
 ];
 
 export function registerRoutes(app: FastifyInstance, services: Services): void {
