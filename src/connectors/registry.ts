@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Queryable } from '../storage/db.js';
+import { MANUAL_CONNECTOR, ManualConnector } from './manual/connector.js';
 import { SandboxConnector, sandboxFaultsFor } from './sandbox/connector.js';
 import type { Connector, ConnectorAccount } from './types.js';
 import { UnipileConnector } from './unipile/connector.js';
@@ -25,6 +26,8 @@ export function defaultConnectorRegistry(db: Queryable, clock: Clock): Connector
           return new SandboxConnector(db, account, clock, sandboxFaultsFor(account));
         case 'unipile':
           return new UnipileConnector(account, clock);
+        case MANUAL_CONNECTOR:
+          return new ManualConnector();
         default:
           throw new UnknownConnectorError(`No connector named '${account.connector}'.`);
       }

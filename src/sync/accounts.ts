@@ -1,3 +1,4 @@
+import { MANUAL_CONNECTOR } from '../connectors/manual/connector.js';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { CONNECTOR_KINDS, type ConnectorKind } from '../connectors/registry.js';
@@ -108,7 +109,9 @@ export async function connectAccount(db: Db, clock: Clock, input: ConnectInput):
     );
     let id: string;
     if (existing) {
-      if (existing.connector !== connector && existing.connector !== 'sandbox') {
+      // An account recorded for imports (`manual`) or by older releases' `accounts add` (`sandbox`)
+      // takes the connector it is now connected through.
+      if (existing.connector !== connector && existing.connector !== 'sandbox' && existing.connector !== MANUAL_CONNECTOR) {
         throw new ApiError('CONFLICT', `Account ${existing.id} is connected through '${existing.connector}'.`, 'Disconnect it first, or connect it through the same connector.');
       }
       id = existing.id;

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NOT_CONNECTED } from '../../src/connectors/manual/connector.js';
 import { defaultConnectorRegistry } from '../../src/connectors/registry.js';
+import { buildApp } from '../../src/http/app.js';
+import { connectAccount } from '../../src/sync/accounts.js';
+import { createReadThrough } from '../../src/sync/readThrough.js';
 import { seededRandom } from '../../src/random.js';
 import { jobHandlers } from '../../src/scheduler/handlers.js';
 import { MAX_SEND_ATTEMPTS } from '../../src/scheduler/retry.js';
@@ -200,5 +204,60 @@ describe('delivery', () => {
     expect((await get(f, queued.id)).status).toBe('queued');
     await runFor(20_000, 10_000);
     expect((await get(f, queued.id)).status).toBe('sent');
+  });
+});
+
+describe('accounts recorded without a connector (`sonarly accounts add`, history from imports)', () => {
+  it('refuse replies when they are queued (409, nothing stored), and their imported history still reads', async () => {
+    const f = await replyFixture(h);
+    await h.db.query(`UPDATE connected_accounts SET connector = 'manual' WHERE id = $1`, [f.accountId]);
+    const jobsBefore = await h.db.query('SELECT id FROM jobs ORDER BY id');
+    const refused = await h.request('POST', `/v1/accounts/${f.groupId}/messages/responses`, {
+      key: f.key,
+      body: { prospectId: f.prospectId, message: 'hello' },
+      headers: { 'idempotency-key': 'manual-1' },
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'CONFLICT', message: NOT_CONNECTED, details: `accountId: ${f.accountId}` });
+    expect(await h.db.query('SELECT id FROM scheduled_responses WHERE account_id = $1', [f.accountId])).toEqual([]);
+    expect(await h.db.query('SELECT id FROM jobs ORDER BY id')).toEqual(jobsBefore);
+    // An InMail looks for an account that can send: a recorded-only seat is not one.
+    await h.db.query(`UPDATE connected_accounts SET account_type = 'sales_navigator' WHERE id = $1`, [f.accountId]);
+    const inmail = await h.request('POST', `/v1/accounts/${f.groupId}/messages/responses`, {
+      key: f.key,
+      body: { prospectId: f.prospectId, message: 'hello', channel: 'inmail', subject: 'Hi' },
+    });
+    expect(inmail.status).toBe(422);
+    // Reading goes through read-through with the manual connector: nothing more to fetch.
+    const readThroughApp = await buildApp({ ...h.services, readThrough: createReadThrough({ db: h.db, clock, connectors: defaultConnectorRegistry(h.db, clock) }) });
+    try {
+      const page = await readThroughApp.inject({ url: `/v1/accounts/${f.groupId}/messages?conversationId=${f.conversationId}`, headers: { authorization: `Bearer ${f.key}` } });
+      expect(page.statusCode).toBe(200);
+      expect(page.json().data.items).toHaveLength(2);
+    } finally {
+      await readThroughApp.close();
+    }
+  });
+
+  it('connected later (`accounts connect`, same provider id), the same account sends', async () => {
+    const f = await replyFixture(h);
+    await h.db.query(`UPDATE connected_accounts SET connector = 'manual' WHERE id = $1`, [f.accountId]);
+    const [{ provider_account_id: providerAccountId }] = (await h.db.query<{ provider_account_id: string }>('SELECT provider_account_id FROM connected_accounts WHERE id = $1', [f.accountId])) as [{ provider_account_id: string }];
+    const connected = await connectAccount(h.db, clock, { accountGroupId: f.groupId, connector: 'sandbox', providerAccountId, accountType: 'linkedin' });
+    expect(connected).toMatchObject({ id: f.accountId, connector: 'sandbox' });
+    const queued = await queue(f, 'now it can');
+    await runFor(60_000);
+    expect((await get(f, queued.id)).status).toBe('sent');
+  });
+
+  it('a reply queued before its account lost its connector ends failed with the reason, never "sent"', async () => {
+    const f = await replyFixture(h);
+    const queued = await queue(f, 'queued while connected');
+    await h.db.query(`UPDATE connected_accounts SET connector = 'manual' WHERE id = $1`, [f.accountId]);
+    await runFor(60_000);
+    const final = await get(f, queued.id);
+    expect(final.status).toBe('failed');
+    expect(final.failure?.message).toContain('recorded without a connector');
+    expect(await h.db.query('SELECT id FROM sandbox_sends WHERE dedupe_id = $1', [queued.id])).toEqual([]);
   });
 });

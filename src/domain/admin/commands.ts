@@ -1,3 +1,4 @@
+import { MANUAL_CONNECTOR } from '../../connectors/manual/connector.js';
 import { type AccountGroup, accountGroupsExist, createAccountGroup, listAccountGroups } from '../accountGroups.js';
 import { type ApiKeyRecord, createApiKey, listApiKeys, revokeApiKey } from '../apiKeys.js';
 import { ACCOUNT_TYPES, type AccountType, type ConnectedAccount, addConnectedAccount, listConnectedAccounts } from '../connectedAccounts.js';
@@ -84,6 +85,8 @@ export const adminCommands = {
       accountGroupId: input.accountGroupId,
       accountType: input.accountType as AccountType,
       providerAccountId,
+      // History comes from imports; sending needs `accounts connect`.
+      connector: MANUAL_CONNECTOR,
       ...(input.name !== undefined ? { name: input.name } : {}),
     });
   },

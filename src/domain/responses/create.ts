@@ -1,3 +1,4 @@
+import { MANUAL_CONNECTOR, NOT_CONNECTED } from '../../connectors/manual/connector.js';
 import type { Clock } from '../../clock.js';
 import { newId } from '../../ids.js';
 import { resolvePacing } from '../../scheduler/pacing.js';
@@ -27,6 +28,7 @@ interface AccountRow {
   id: string;
   account_type: string;
   status: string;
+  connector: string;
   pacing: Record<string, unknown>;
 }
 
@@ -87,7 +89,7 @@ export async function scheduleResponse(tx: Queryable, clock: Clock, accountGroup
 
   let account: AccountRow | undefined;
   if (conversation) {
-    [account] = await tx.query<AccountRow>('SELECT id, account_type, status, pacing FROM connected_accounts WHERE id = $1 AND account_group_id = $2', [
+    [account] = await tx.query<AccountRow>('SELECT id, account_type, status, connector, pacing FROM connected_accounts WHERE id = $1 AND account_group_id = $2', [
       conversation.account_id,
       accountGroupId,
     ]);
@@ -96,14 +98,15 @@ export async function scheduleResponse(tx: Queryable, clock: Clock, accountGroup
     }
   } else {
     const accounts = await tx.query<AccountRow>(
-      `SELECT id, account_type, status, pacing FROM connected_accounts WHERE account_group_id = $1
+      `SELECT id, account_type, status, connector, pacing FROM connected_accounts WHERE account_group_id = $1
        ORDER BY (status = 'connected') DESC, created_at, id`,
       [accountGroupId],
     );
-    account = accounts.find(inmailCapable);
+    account = accounts.find((candidate) => inmailCapable(candidate) && candidate.connector !== MANUAL_CONNECTOR);
     if (!account) throw unprocessable('No connected account of this account group can send InMail (a Sales Navigator or Recruiter seat, or an account configured with an InMail allowance).');
   }
   if (!account) throw unprocessable('The conversation has no connected account.');
+  if (account.connector === MANUAL_CONNECTOR) throw new ApiError('CONFLICT', NOT_CONNECTED, `accountId: ${account.id}`);
   if (account.status !== 'connected') {
     throw new ApiError('CONFLICT', `The sending account is ${account.status}; it cannot queue messages until it is reconnected.`, `accountId: ${account.id}`);
   }
