@@ -11,6 +11,8 @@ export interface MessageRow {
   text: string;
   sentAt: string;
   parentMessageId: string | null;
+  /** The provider's id of the parent, kept while `parentMessageId` cannot point at it yet. */
+  parentProviderMessageId?: string | null;
   attachments: unknown[];
 }
 
@@ -22,10 +24,10 @@ export async function insertMessages(db: Queryable, rows: readonly MessageRow[])
   if (rows.length === 0) return [];
   const inserted = await db.query<{ id: string }>(
     `INSERT INTO messages (id, account_group_id, account_id, conversation_id, provider_message_id, sender_provider_id,
-                           is_sender, text, sent_at, parent_message_id, attachments)
-     SELECT id, g, a, c, p, s, i, t, at, pm, att::jsonb
+                           is_sender, text, sent_at, parent_message_id, attachments, parent_provider_message_id)
+     SELECT id, g, a, c, p, s, i, t, at, pm, att::jsonb, ppm
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::text[],
-                 $9::timestamptz[], $10::text[], $11::text[]) AS r(id, g, a, c, p, s, i, t, at, pm, att)
+                 $9::timestamptz[], $10::text[], $11::text[], $12::text[]) AS r(id, g, a, c, p, s, i, t, at, pm, att, ppm)
      ON CONFLICT (account_id, provider_message_id) DO NOTHING
      RETURNING id`,
     [
@@ -40,9 +42,27 @@ export async function insertMessages(db: Queryable, rows: readonly MessageRow[])
       rows.map((r) => r.sentAt),
       rows.map((r) => r.parentMessageId),
       rows.map((r) => JSON.stringify(r.attachments)),
+      rows.map((r) => r.parentProviderMessageId ?? null),
     ],
   );
   return inserted.map((row) => row.id);
+}
+
+/**
+ * Points replies stored before their parent (in an earlier batch, or out of order) at it, in the
+ * given conversations; the partial index messages_unresolved_parent keeps this to the replies
+ * still waiting. A parent is looked up in the reply's own account only.
+ */
+export async function linkWaitingReplies(db: Queryable, conversationIds: readonly string[]): Promise<void> {
+  if (conversationIds.length === 0) return;
+  await db.query(
+    `UPDATE messages SET parent_message_id = linked.parent_id
+     FROM (SELECT c.id, (SELECT p.id FROM messages p WHERE p.account_id = c.account_id AND p.provider_message_id = c.parent_provider_message_id) AS parent_id
+           FROM messages c
+           WHERE c.conversation_id = ANY($1::text[]) AND c.parent_message_id IS NULL AND c.parent_provider_message_id IS NOT NULL) AS linked
+     WHERE messages.id = linked.id AND linked.parent_id IS NOT NULL`,
+    [conversationIds],
+  );
 }
 
 export interface ConversationRow {

@@ -46,18 +46,21 @@ describe('message import', () => {
     ...extra,
   });
 
-  it('resolves parents given before, after, or in an earlier batch, and counts in-file duplicates', async () => {
+  it('resolves parents given before, after, in an earlier or a later batch, or a later import, and counts in-file duplicates', async () => {
     const text = jsonl([
       message('p-1'),
       message('p-3', { parentProviderMessageId: 'p-2' }), // parent later in the same batch
       message('p-2', { parentProviderMessageId: 'p-1' }),
       message('p-1'), // the same message twice in one file
       message('p-4', { parentProviderMessageId: 'p-3' }), // parent in an earlier batch (batch size 3)
-      message('p-5', { parentProviderMessageId: 'unknown' }),
+      message('p-5', { parentProviderMessageId: 'p-7' }), // parent in a later batch
+      message('p-6', { parentProviderMessageId: 'p-8' }), // parent in a later import
+      message('p-7'),
     ]);
     const { rejected, summary } = await runImport({ kind: 'messages', format: 'jsonl', batchSize: 3 }, text);
     expect(rejected).toEqual([]);
-    expect(summary).toMatchObject({ read: 6, imported: 5, duplicates: 1, rejected: 0 });
+    expect(summary).toMatchObject({ read: 8, imported: 7, duplicates: 1, rejected: 0 });
+    await runImport({ kind: 'messages', format: 'jsonl', batchSize: 3 }, jsonl([message('p-8')]));
     const rows = await t.db.query<{ provider_message_id: string; id: string; parent_message_id: string | null }>(
       `SELECT provider_message_id, id, parent_message_id FROM messages WHERE account_id = $1 AND provider_message_id LIKE 'p-%' ORDER BY provider_message_id`,
       [accountA],
@@ -68,11 +71,14 @@ describe('message import', () => {
       'p-2': ids['p-1'],
       'p-3': ids['p-2'],
       'p-4': ids['p-3'],
-      'p-5': null,
+      'p-5': ids['p-7'],
+      'p-6': ids['p-8'],
+      'p-7': null,
+      'p-8': null,
     });
 
     const again = await runImport({ kind: 'messages', format: 'jsonl', batchSize: 3 }, text);
-    expect(again.summary).toMatchObject({ read: 6, imported: 0, duplicates: 6, rejected: 0 });
+    expect(again.summary).toMatchObject({ read: 8, imported: 0, duplicates: 8, rejected: 0 });
   });
 
   it('names accounts by id or provider id, rejects ambiguous and unknown ones, and --group narrows', async () => {

@@ -1,5 +1,5 @@
 import { newId } from '../../ids.js';
-import { type MessageRow, insertMessages } from '../../storage/bulk.js';
+import { type MessageRow, insertMessages, linkWaitingReplies } from '../../storage/bulk.js';
 import type { Queryable } from '../../storage/db.js';
 import { FieldReader } from './fields.js';
 import type { BatchOutcome, RecordImporter, Rejection } from './importer.js';
@@ -117,9 +117,13 @@ export class MessageImporter implements RecordImporter<MessageImportRow> {
       text: row.text,
       sentAt: row.sentAt,
       parentMessageId: row.parentProviderMessageId ? (known.get(key(row.accountId, row.parentProviderMessageId)) ?? null) : null,
+      parentProviderMessageId: row.parentProviderMessageId,
       attachments: row.attachments,
     }));
     const inserted = await insertMessages(tx, messages);
+    // A reply whose parent comes in a later batch (or a later import) is linked when it arrives;
+    // this batch's messages may be such parents of replies stored earlier.
+    await linkWaitingReplies(tx, [...new Set(messages.map((message) => message.conversationId))]);
     // A concurrent import may have stored some of these between the lookup and the insert.
     duplicates += messages.length - inserted.length;
     return { imported: inserted.length, duplicates, rejected };
