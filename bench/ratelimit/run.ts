@@ -21,17 +21,17 @@
  * (redis://127.0.0.1:6379), BENCH_MESSAGES (20000), BENCH_ROUNDS (25), BENCH_DURATION (seconds per
  * measurement, 3), BENCH_POOL (server pool size, 4), BENCH_CONNECTIONS (wrk connections, 16).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { authenticateKey, createApiKey } from '../../src/domain/apiKeys.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { openPostgres } from '../../src/storage/postgres.js';
 import { ensureDataset } from '../read/dataset.js';
+import { type Server, ensureDatabase, log, median, startSonarly, wrk } from '../support/harness.js';
 
 const run = promisify(execFile);
 const env = process.env;
@@ -45,38 +45,6 @@ const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16);
 const RESULTS_DIR = path.resolve('bench/results');
 const GOAL = 0.9;
 
-const log = (line: string) => process.stderr.write(line + '\n');
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
-async function ensureDatabase(url: string): Promise<void> {
-  const target = new URL(url);
-  const name = target.pathname.slice(1);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-  if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
-  await client.end();
-}
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGTERM');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-
-interface Server {
-  name: string;
-  url: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
 /** CPU seconds (user + system) a process has used, from /proc: unaffected by other processes' load. */
 async function cpuSeconds(pid: number): Promise<number> {
   const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
@@ -89,50 +57,8 @@ async function redisCpuSeconds(): Promise<number> {
   return value('used_cpu_user') + value('used_cpu_sys');
 }
 
-async function startServer(name: string, extraEnv: Record<string, string>, port: number): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--no-demo', '--no-worker'], {
-    env: { ...env, LOG_LEVEL: 'warn', DATABASE_URL, DATABASE_POOL_SIZE: String(POOL), PORT: String(port), REDIS_URL: '', ...extraEnv },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.add(child);
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (i > 600) throw new Error(`${name} did not become ready on ${url}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    name,
-    url,
-    pid: child.pid!,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const done = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await done;
-      children.delete(child);
-    },
-  };
-}
-
-async function wrk(url: string, key: string, seconds: number): Promise<number> {
-  return (await wrkRun(url, key, seconds)).rate;
-}
-
-async function wrkRun(url: string, key: string, seconds: number): Promise<{ rate: number; requests: number }> {
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '10s', '-H', `Authorization: Bearer ${key}`, url];
-  const { stdout } = await run('wrk', args, { maxBuffer: 1 << 20 });
-  const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-  // Any 429 (or other non-2xx) would mean the quotas were reached and the rate measures refusals.
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
-  if (!rate || errors) throw new Error(`wrk ${url}:\n${stdout}`);
-  return { rate: Number(rate[1]), requests: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0) };
-}
+const startBenchServer = (name: string, extraEnv: Record<string, string>, port: number) =>
+  startSonarly(name, port, { LOG_LEVEL: 'warn', DATABASE_URL, DATABASE_POOL_SIZE: String(POOL), REDIS_URL: '', ...extraEnv });
 
 async function main(): Promise<void> {
   await ensureDatabase(DATABASE_URL);
@@ -146,9 +72,9 @@ async function main(): Promise<void> {
   const unreachable = '100000000/1s';
   const limits = { RATE_LIMIT_KEY: unreachable, RATE_LIMIT_GROUP: unreachable, RATE_LIMIT_ANONYMOUS: unreachable };
   const servers = [
-    await startServer('rate limiting off', { RATE_LIMIT_ENABLED: 'false' }, 18531),
-    await startServer('rate limiting in Redis', { ...limits, REDIS_URL, RATE_LIMIT_REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}` }, 18532),
-    await startServer('rate limiting in memory', limits, 18533),
+    await startBenchServer('rate limiting off', { RATE_LIMIT_ENABLED: 'false' }, 18531),
+    await startBenchServer('rate limiting in Redis', { ...limits, REDIS_URL, RATE_LIMIT_REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}` }, 18532),
+    await startBenchServer('rate limiting in memory', limits, 18533),
   ];
   const [off, redis] = servers as [Server, Server, Server];
   const url = (server: Server) => `${server.url}/v1/accounts/${dataset.accountGroupId}/messages?limit=50`;
@@ -164,7 +90,7 @@ async function main(): Promise<void> {
   }
 
   log('warming up');
-  for (const server of servers) await wrk(url(server), key, 3);
+  for (const server of servers) await wrk(url(server), key, 3, CONNECTIONS);
 
   // Two ways of comparing in the same run, each round doing both:
   // - side by side: one wrk per server at the same time, so every server meets the same background
@@ -178,14 +104,14 @@ async function main(): Promise<void> {
   const cpuPerRequest: Record<string, number[]> = Object.fromEntries(servers.map((server) => [server.name, []]));
   const redisCpuPerRequest: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const rates = await Promise.all(servers.map((server) => wrk(url(server), key, DURATION)));
+    const rates = await Promise.all(servers.map(async (server) => (await wrk(url(server), key, DURATION, CONNECTIONS)).rate));
     servers.forEach((server, i) => together[server.name]!.push(rates[i]!));
     togetherRatios.push(rates[1]! / rates[0]!);
     const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
     const measured: Record<string, number> = {};
     for (const server of order) {
       const [cpu0, redis0] = [await cpuSeconds(server.pid), await redisCpuSeconds()];
-      const { rate, requests } = await wrkRun(url(server), key, DURATION);
+      const { rate, requests } = await wrk(url(server), key, DURATION, CONNECTIONS);
       const [cpu1, redis1] = [await cpuSeconds(server.pid), await redisCpuSeconds()];
       measured[server.name] = rate;
       alone[server.name]!.push(rate);

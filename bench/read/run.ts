@@ -12,12 +12,11 @@
  * connections, 16), BENCH_PGLITE_DIR (bench/results/pglite), BENCH_SKIP (comma list of
  * pglite, baseline, breakdown, walk, deep).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { authenticateKey, createApiKey } from '../../src/domain/apiKeys.js';
 import { CursorCodec } from '../../src/domain/cursor.js';
 import { MESSAGE_PAGE_SQL } from '../../src/domain/messages.js';
@@ -26,6 +25,7 @@ import type { Db } from '../../src/storage/db.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { openPglite } from '../../src/storage/pglite.js';
 import { openPostgres } from '../../src/storage/postgres.js';
+import { type Server, ensureDatabase, log, median, startServer, wrk } from '../support/harness.js';
 import { type Dataset, ensureDataset } from './dataset.js';
 
 const run = promisify(execFile);
@@ -42,12 +42,6 @@ const PAGE = 50;
 const DEEP = 900_000;
 const RESULTS_DIR = path.resolve('bench/results');
 
-const log = (line: string) => process.stderr.write(line + '\n');
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Data: the dataset, an API key, and a signed cursor 900,000 messages deep.
@@ -82,71 +76,10 @@ async function prepareTarget(db: Db): Promise<Target> {
   return { dataset, key, deep };
 }
 
-async function ensureDatabase(url: string): Promise<void> {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.slice(1));
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    const { rows } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (rows.length === 0) {
-      log(`creating database ${name}`);
-      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
-    }
-  } finally {
-    await client.end();
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Processes.
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGTERM');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-
-interface Server {
-  name: string;
-  url: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-async function startServer(name: string, command: string, args: string[], extraEnv: Record<string, string>, port: number): Promise<Server> {
-  const child = spawn(command, args, { env: { ...env, ...extraEnv, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.add(child);
-  const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`))));
-  exited.catch(() => {});
-  const ready = (async () => {
-    for (let i = 0; i < 600; i++) {
-      try {
-        await fetch(url + '/');
-        return;
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-    throw new Error(`${name} did not start listening on ${url}`);
-  })();
-  await Promise.race([ready, exited]);
-  return {
-    name,
-    url,
-    pid: child.pid!,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const done = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await done;
-      children.delete(child);
-    },
-  };
-}
+const startProcess = (name: string, command: string, args: string[], env: Record<string, string>, port: number) => startServer({ name, command, args, env, port });
 
 function messagesUrl(server: Server, target: Target, cursor?: string, limit = PAGE): string {
   return `${server.url}/v1/accounts/${target.dataset.accountGroupId}/messages?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
@@ -164,14 +97,7 @@ async function checkPage(url: string, key: string, expectFirstId?: string): Prom
 // ---------------------------------------------------------------------------------------------
 // Load generators.
 
-async function wrk(url: string, key: string, seconds = DURATION): Promise<number> {
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '10s', '-H', `Authorization: Bearer ${key}`, url];
-  const { stdout } = await run('wrk', args, { maxBuffer: 1 << 20 });
-  const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
-  if (!rate || errors) throw new Error(`wrk ${url}:\n${stdout}`);
-  return Number(rate[1]);
-}
+const rate = async (url: string, key: string, seconds = DURATION) => (await wrk(url, key, seconds, CONNECTIONS)).rate;
 
 /**
  * pgbench runs MESSAGE_PAGE_SQL's text itself: each client PREPAREs it once (its own first
@@ -290,7 +216,7 @@ async function main(): Promise<void> {
   };
   const sonarly = ['bin/sonarly.js', 'serve', '--no-demo'];
   const servers: Server[] = [];
-  const full = await startServer('sonarly (PostgreSQL)', process.execPath, sonarly, { ...serverEnv, DATABASE_URL }, 18431);
+  const full = await startProcess('sonarly (PostgreSQL)', process.execPath, sonarly, { ...serverEnv, DATABASE_URL }, 18431);
   servers.push(full);
   // The issue's baseline, and two steps between it and the full server (see plainServer.ts).
   const baselines: { label: string; server: Server }[] = [];
@@ -300,12 +226,12 @@ async function main(): Promise<void> {
       ...(SKIP.has('breakdown') ? [] : [['page', 'bare Fastify + listMessages (no key check)'], ['page+key', 'bare Fastify + key check + listMessages']]),
     ];
     for (const [i, [mode, label]] of modes.entries()) {
-      const server = await startServer(label!, process.execPath, ['--import', 'tsx', 'bench/read/plainServer.ts'], { DATABASE_URL, POOL_SIZE: String(POOL), MODE: mode! }, 18434 + i);
+      const server = await startProcess(label!, process.execPath, ['--import', 'tsx', 'bench/read/plainServer.ts'], { DATABASE_URL, POOL_SIZE: String(POOL), MODE: mode! }, 18434 + i);
       servers.push(server);
       baselines.push({ label: label!, server });
     }
   }
-  const lite = liteTarget ? await startServer('sonarly (PGlite)', process.execPath, sonarly, { ...serverEnv, SONARLY_DATA_DIR: PGLITE_DIR, DATABASE_URL: '' }, 18433) : null;
+  const lite = liteTarget ? await startProcess('sonarly (PGlite)', process.execPath, sonarly, { ...serverEnv, SONARLY_DATA_DIR: PGLITE_DIR, DATABASE_URL: '' }, 18433) : null;
   if (lite) servers.push(lite);
 
   try {
@@ -332,15 +258,15 @@ async function main(): Promise<void> {
     // shared machine hits both sides of a ratio alike; every other round runs the list backwards.
     const measurements: [string, (seconds: number) => Promise<number>][] = [
       ['pgbench first page', (s) => pgbench(firstScript, s)],
-      ['sonarly PostgreSQL first page', (s) => wrk(messagesUrl(full, pgTarget), pgTarget.key, s)],
+      ['sonarly PostgreSQL first page', (s) => rate(messagesUrl(full, pgTarget), pgTarget.key, s)],
     ];
-    if (!SKIP.has('deep')) measurements.push(['sonarly PostgreSQL deep page', (s) => wrk(messagesUrl(full, pgTarget, pgTarget.deep.cursor), pgTarget.key, s)]);
+    if (!SKIP.has('deep')) measurements.push(['sonarly PostgreSQL deep page', (s) => rate(messagesUrl(full, pgTarget, pgTarget.deep.cursor), pgTarget.key, s)]);
     if (lite && liteTarget) {
-      measurements.push(['sonarly PGlite first page', (s) => wrk(messagesUrl(lite, liteTarget!), liteTarget!.key, s)]);
-      if (!SKIP.has('deep')) measurements.push(['sonarly PGlite deep page', (s) => wrk(messagesUrl(lite, liteTarget!, liteTarget!.deep.cursor), liteTarget!.key, s)]);
+      measurements.push(['sonarly PGlite first page', (s) => rate(messagesUrl(lite, liteTarget!), liteTarget!.key, s)]);
+      if (!SKIP.has('deep')) measurements.push(['sonarly PGlite deep page', (s) => rate(messagesUrl(lite, liteTarget!, liteTarget!.deep.cursor), liteTarget!.key, s)]);
     }
     if (!SKIP.has('deep')) measurements.push(['pgbench deep page', (s) => pgbench(deepScript, s)]);
-    for (const { label, server } of baselines) measurements.push([`${label} first page`, (s) => wrk(messagesUrl(server, pgTarget), pgTarget.key, s)]);
+    for (const { label, server } of baselines) measurements.push([`${label} first page`, (s) => rate(messagesUrl(server, pgTarget), pgTarget.key, s)]);
 
     log('warming up');
     // One short pass each: JIT, plan caches, the prepared statements of every pool connection.
