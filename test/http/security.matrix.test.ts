@@ -42,6 +42,10 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /healthz': { permission: 'public', okStatus: 200 },
   'GET /readyz': { permission: 'public', okStatus: 200 },
   'GET /metrics': { permission: 'public', okStatus: 200 },
+  // Called by the connector with a signature, never with an API key: any Authorization header is
+  // ignored. This harness has no connectors, so every call is the 404 "not enabled"; signatures
+  // and unknown targets are covered in test/sync and test/adversarial (fuzz, tenancy).
+  'POST /v1/webhooks/{connector}/{accountId}': { permission: 'public', okStatus: 404 },
   'GET /v1/accounts': { permission: 'any', okStatus: 200 },
   'GET /v1/accounts/{accountGroupId}/messages': { permission: 'messages:read', okStatus: 200 },
   'GET /v1/accounts/{accountGroupId}/prospects/by-provider-id/{providerId}': {
