@@ -171,7 +171,7 @@ async function pacedStart(tx: Queryable, work: WorkRow, policy: PacingPolicy, no
      WHERE account_id = $1 AND channel = $2 AND status IN ('sent', 'sending') AND sent_at >= $3 AND id <> $4`,
     [work.account_id, work.channel, startOfLocalDay(now, work.time_zone).toISOString(), work.id],
   );
-  return earliestSendTime({
+  const earliest = earliestSendTime({
     now,
     policy,
     timeZone: work.time_zone,
@@ -179,6 +179,16 @@ async function pacedStart(tx: Queryable, work: WorkRow, policy: PacingPolicy, no
     sentToday: count,
     nextSendAt: account?.next_send_at ? new Date(account.next_send_at) : null,
   });
+  // An account's replies leave in the order they were queued. Workers run the jobs they claim
+  // concurrently, so a younger reply can reach this lock first: it yields the slot to any older
+  // one of the same channel still queued, and looks again one gap later.
+  const [older] = await tx.query(
+    `SELECT 1 FROM scheduled_responses
+     WHERE account_id = $1 AND channel = $2 AND status = 'queued' AND (created_at, id) < ($3::timestamptz, $4) LIMIT 1`,
+    [work.account_id, work.channel, new Date(work.created_at).toISOString(), work.id],
+  );
+  if (!older) return earliest;
+  return new Date(Math.max(earliest.getTime(), now.getTime() + Math.max(1, policy.minGapSeconds) * 1000));
 }
 
 async function handleSendError(ctx: SendContext, job: Job, work: WorkRow, error: unknown, kind: string): Promise<SendOutcome> {

@@ -194,6 +194,19 @@ describe('delivery', () => {
     expect((await sandboxSends(f.accountId)).map((s) => s.dedupe_id)).toEqual([first.id]);
   });
 
+  it("sends an account's replies in the order they were queued, even when the younger one's job runs first", async () => {
+    const f = await replyFixture(h);
+    await configure(f.accountId, { minGapSeconds: 600, jitterSeconds: 0 });
+    const older = await queue(f, 'older');
+    const younger = await queue(f, 'younger');
+    // The older reply's job is not due yet when the worker first looks: only the younger one runs.
+    await h.db.query(`UPDATE jobs SET available_at = $2 WHERE payload->>'responseId' = $1`, [older.id, new Date(clock.now().getTime() + 30_000).toISOString()]);
+    await runFor(0);
+    expect((await get(f, younger.id)).status).toBe('queued');
+    await runFor(30 * 60_000, 10_000);
+    expect((await sandboxSends(f.accountId)).map((s) => s.dedupe_id)).toEqual([older.id, younger.id]);
+  });
+
   it('takes a job over when its worker died and its lease ran out', async () => {
     const f = await replyFixture(h);
     const queued = await queue(f, 'orphaned');

@@ -14,3 +14,7 @@ CREATE TABLE dead_jobs (
   created_at  timestamptz NOT NULL,
   died_at     timestamptz NOT NULL
 );
+
+-- An account's queued replies in the order they were queued: a reply about to be sent checks that
+-- no older one of the same channel is still waiting (src/scheduler/sendResponse.ts).
+CREATE INDEX scheduled_responses_account_queue ON scheduled_responses (account_id, channel, created_at, id) WHERE status = 'queued';
