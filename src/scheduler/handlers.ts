@@ -3,8 +3,8 @@ import type { ConnectorRegistry } from '../connectors/registry.js';
 import { SEND_RESPONSE_JOB } from '../domain/responses/create.js';
 import type { Db } from '../storage/db.js';
 import { syncJobHandlers } from '../sync/handlers.js';
-import { type SendOutcome, runSendResponse } from './sendResponse.js';
-import type { JobHandler } from './worker.js';
+import { type SendOutcome, giveUpOnSend, runSendResponse } from './sendResponse.js';
+import type { DeadJobHandler, JobHandler } from './worker.js';
 
 export interface HandlerContext {
   db: Db;
@@ -33,4 +33,9 @@ export function jobHandlers(context: HandlerContext): Record<string, JobHandler>
     // Sync (backfill, polling, webhook events): src/sync/handlers.ts.
     ...syncJobHandlers({ db: context.db, clock: context.clock, connectors: context.connectors }, context.random ? { random: context.random } : {}),
   };
+}
+
+/** What giving up on a job means beyond burying it, by kind (see Worker's onDead). */
+export function deadJobHandlers(): Record<string, DeadJobHandler> {
+  return { [SEND_RESPONSE_JOB]: giveUpOnSend };
 }

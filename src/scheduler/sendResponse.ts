@@ -258,6 +258,21 @@ async function fail(db: Db, clock: Clock, jobId: string, responseId: string, cod
   });
 }
 
+/**
+ * A send job given up on by the worker (its handler threw on every attempt: a bug or a poison row,
+ * not a connector failure, which ends the reply `failed` on its own) takes its reply with it, so no
+ * reply waits `queued` for ever without a job. A reply that was `sending` may have reached
+ * LinkedIn: DELIVERY_UNCONFIRMED, as after exhausted retries.
+ */
+export async function giveUpOnSend(tx: Queryable, job: Job<{ responseId: string }>, error: string, now: Date): Promise<void> {
+  await tx.query(
+    `UPDATE scheduled_responses SET status = 'failed', sent_at = NULL, updated_at = $3,
+            failure_code = CASE WHEN status = 'sending' THEN 'DELIVERY_UNCONFIRMED' ELSE 'SEND_FAILED' END, failure_message = $2
+     WHERE id = $1 AND status IN ('queued', 'sending')`,
+    [job.payload.responseId, `The scheduler gave up after repeated internal failures: ${error}`.slice(0, 500), now.toISOString()],
+  );
+}
+
 /** The message enters the history and the response becomes `sent`, together. */
 async function recordSent(db: Db, clock: Clock, jobId: string, work: WorkRow, result: SendResult): Promise<void> {
   const sentAt = new Date(result.sentAt).toISOString();

@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import { defaultConnectorRegistry } from '../connectors/registry.js';
 import { sendsTotal } from '../observability/metrics.js';
 import type { Runtime } from '../runtime.js';
-import { jobHandlers } from './handlers.js';
+import { deadJobHandlers, jobHandlers } from './handlers.js';
 import { Worker } from './worker.js';
 
 /** Validated once with the rest of the configuration (src/config.ts: WORKER_*, SEND_TIMEOUT_MS). */
@@ -24,6 +24,7 @@ export function startWorker(runtime: Runtime, settings: WorkerSettings, log: Log
       sendTimeoutMs: settings.sendTimeoutMs,
       onSendOutcome: (outcome) => sendsTotal.inc({ outcome }),
     }),
+    onDead: deadJobHandlers(),
     log,
   });
   worker.start();

@@ -2,16 +2,20 @@ import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { reapIdempotencyKeys } from '../domain/responses/idempotency.js';
 import { randomId } from '../ids.js';
-import type { Db } from '../storage/db.js';
+import type { Db, Queryable } from '../storage/db.js';
 import { type Job, buryJob, claimJobs, clearJobFailures, recordJobFailure, rescheduleJob } from './queue.js';
 import { MAX_JOB_ATTEMPTS, backoffMs } from './retry.js';
 
 export type JobHandler = (job: Job<any>) => Promise<unknown>;
+/** Settles what a job stood for when it is given up on, in the transaction that buries it. */
+export type DeadJobHandler = (tx: Queryable, job: Job<any>, error: string, now: Date) => Promise<void>;
 
 export interface WorkerOptions {
   db: Db;
   clock: Clock;
   handlers: Record<string, JobHandler>;
+  /** By kind: what else to do when a job of that kind moves to dead_jobs. */
+  onDead?: Record<string, DeadJobHandler>;
   /** Jobs run at once by this process. */
   concurrency?: number;
   /** How long a claimed job stays ours; a dead worker's jobs are taken again after it. (Default: 60 s) */
@@ -39,7 +43,7 @@ export class Worker {
   private wake: (() => void) | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   private lastReap = 0;
-  private readonly options: Required<Omit<WorkerOptions, 'log'>> & Pick<WorkerOptions, 'log'>;
+  private readonly options: Required<Omit<WorkerOptions, 'log' | 'onDead'>> & Pick<WorkerOptions, 'log' | 'onDead'>;
 
   constructor(options: WorkerOptions) {
     this.options = { concurrency: 8, leaseMs: 60_000, idlePollMs: 250, random: Math.random, ...options };
@@ -104,7 +108,7 @@ export class Worker {
   }
 
   private async run(job: Job): Promise<void> {
-    const { db, clock, handlers, log, random } = this.options;
+    const { db, clock, handlers, onDead, log, random } = this.options;
     const handler = handlers[job.kind];
     if (!handler) {
       // Most likely enqueued by a newer release during a rolling upgrade: leave it, uncounted,
@@ -121,9 +125,15 @@ export class Worker {
       const failures = job.failures + 1;
       if (failures >= MAX_JOB_ATTEMPTS) {
         log?.('error', 'job failed on every attempt; moved to dead_jobs', { jobId: job.id, kind: job.kind, failures, error: message });
-        await buryJob(db, job.id, message, clock.now()).catch(() => {
-          // Not buried: the lease runs out, the job is taken again, fails again and is buried then.
-        });
+        const now = clock.now();
+        await db
+          .transaction(async (tx) => {
+            await buryJob(tx, job.id, message, now);
+            await onDead?.[job.kind]?.(tx, job, message, now);
+          })
+          .catch(() => {
+            // Not buried: the lease runs out, the job is taken again, fails again and is buried then.
+          });
         return;
       }
       log?.('error', 'job failed', { jobId: job.id, kind: job.kind, failures, error: message });

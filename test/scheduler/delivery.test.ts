@@ -5,8 +5,9 @@ import { buildApp } from '../../src/http/app.js';
 import { connectAccount } from '../../src/sync/accounts.js';
 import { createReadThrough } from '../../src/sync/readThrough.js';
 import { seededRandom } from '../../src/random.js';
-import { jobHandlers } from '../../src/scheduler/handlers.js';
-import { MAX_SEND_ATTEMPTS } from '../../src/scheduler/retry.js';
+import { deadJobHandlers, jobHandlers } from '../../src/scheduler/handlers.js';
+import { SEND_RESPONSE_JOB } from '../../src/domain/responses/create.js';
+import { MAX_JOB_ATTEMPTS, MAX_SEND_ATTEMPTS } from '../../src/scheduler/retry.js';
 import type { SendOutcome } from '../../src/scheduler/sendResponse.js';
 import { Worker } from '../../src/scheduler/worker.js';
 import { FakeClock } from '../helpers/fakeClock.js';
@@ -205,6 +206,27 @@ describe('delivery', () => {
     expect((await get(f, younger.id)).status).toBe('queued');
     await runFor(30 * 60_000, 10_000);
     expect((await sandboxSends(f.accountId)).map((s) => s.dedupe_id)).toEqual([older.id, younger.id]);
+  });
+
+  it('a send job given up on (its handler failing on every attempt) fails its reply instead of leaving it queued', async () => {
+    const f = await replyFixture(h);
+    const queued = await queue(f, 'poison');
+    const broken = new Worker({
+      db: h.db,
+      clock,
+      random: seededRandom(9),
+      handlers: { [SEND_RESPONSE_JOB]: async () => Promise.reject(new Error('a bug')) },
+      onDead: deadJobHandlers(),
+    });
+    for (let i = 0; i < MAX_JOB_ATTEMPTS; i++) {
+      while ((await broken.runOnce()) > 0);
+      clock.advance(11 * 60_000);
+    }
+    const final = await get(f, queued.id);
+    expect(final.status).toBe('failed');
+    expect(final.failure).toMatchObject({ code: 'SEND_FAILED', message: expect.stringContaining('a bug') });
+    expect(await h.db.query(`SELECT id FROM jobs WHERE payload->>'responseId' = $1`, [queued.id])).toEqual([]);
+    expect(await h.db.query(`SELECT id FROM dead_jobs WHERE payload->>'responseId' = $1`, [queued.id])).toHaveLength(1);
   });
 
   it('takes a job over when its worker died and its lease ran out', async () => {
