@@ -74,6 +74,13 @@ export function openPostgres(options: PostgresOptions): Db {
           throw classify(error);
         });
         let broken: Error | undefined;
+        // A checked-out client has no error listener of the pool's: if the server ends the session
+        // between two statements (a restart, an admin kill), node-postgres emits 'error' on it, and
+        // an 'error' with no listener would end the process. Note it; the client is discarded below.
+        const onError = (error: Error) => {
+          broken ??= error;
+        };
+        client.on('error', onError);
         try {
           await client.query('BEGIN');
           const result = await work(makeQueryable(client));
@@ -90,6 +97,7 @@ export function openPostgres(options: PostgresOptions): Db {
           // conflict): nothing of it was applied, and running it again is the documented remedy.
           if (attempt >= MAX_TRANSACTION_ATTEMPTS || !RETRYABLE.has(pgErrorCode(error) ?? '')) throw error;
         } finally {
+          client.removeListener('error', onError);
           client.release(broken);
         }
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));

@@ -74,6 +74,9 @@ describe('PostgreSQL restarts during a reply burst', () => {
         outages.push({ restartMs: Date.now() - started, recovered: Date.now() });
       }
       await load;
+      // A process that died is reported with its last output, before waiting for a drain it cannot do.
+      expect(api.child.exitCode, api.output().slice(-3000)).toBeNull();
+      expect(worker.child.exitCode, worker.output().slice(-3000)).toBeNull();
       const lastRecovery = outages.at(-1)?.recovered ?? Date.now();
       const outstanding = async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM scheduled_responses WHERE account_group_id = $1 AND status <> 'sent'`, [seeded.groupId]))[0]!.n;
       const queryable = async () => {
@@ -89,8 +92,8 @@ describe('PostgreSQL restarts during a reply burst', () => {
       for (let waited = 0; waited < 600 && (await queryable()) > 0; waited++) await pause(500);
       const drainedAfterMs = Date.now() - lastRecovery;
       // Both processes rode out the restarts.
-      expect(api.child.exitCode).toBeNull();
-      expect(worker.child.exitCode).toBeNull();
+      expect(api.child.exitCode, api.output().slice(-3000)).toBeNull();
+      expect(worker.child.exitCode, worker.output().slice(-3000)).toBeNull();
       api.child.kill('SIGTERM');
       worker.child.kill('SIGTERM');
       expect(await api.exit).toBe(0);
