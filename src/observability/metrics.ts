@@ -99,38 +99,50 @@ async function safely<Row>(gauge: string, collectors: Collector<Row>[]): Promise
   }
 }
 
-export const queueDepth = new Gauge({
-  name: 'sonarly_queue_depth',
-  help: 'Scheduled responses by status (queued, sending, ...), read from the database at scrape time.',
-  labelNames: ['status'] as const,
-  registers: [registry],
-  async collect() {
-    const rows = await safely('sonarly_queue_depth', queueDepthCollectors);
-    this.reset();
-    for (const row of rows) this.set({ status: row.status }, row.count);
-  },
-});
+/** A gauge whose samples are read from the database at scrape time, one per row of its collector. */
+function databaseGauge<Row, Label extends string>(
+  name: string,
+  help: string,
+  label: Label,
+  collectors: Collector<Row>[],
+  sample: (row: Row) => [labelValue: string, value: number],
+): Gauge<Label> {
+  return new Gauge({
+    name,
+    help,
+    labelNames: [label] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await safely(name, collectors);
+      this.reset();
+      for (const row of rows) {
+        const [labelValue, value] = sample(row);
+        this.set({ [label]: labelValue } as Record<Label, string>, value);
+      }
+    },
+  });
+}
 
-export const syncLag = new Gauge({
-  name: 'sonarly_sync_lag_seconds',
-  help: 'Seconds since each connected account was last synced successfully, read at scrape time.',
-  labelNames: ['account_id'] as const,
-  registers: [registry],
-  async collect() {
-    const rows = await safely('sonarly_sync_lag_seconds', syncLagCollectors);
-    this.reset();
-    for (const row of rows) this.set({ account_id: row.accountId }, row.lagSeconds);
-  },
-});
+export const queueDepth = databaseGauge(
+  'sonarly_queue_depth',
+  'Scheduled responses by status (queued, sending, ...), read from the database at scrape time.',
+  'status',
+  queueDepthCollectors,
+  (row) => [row.status, row.count],
+);
 
-export const deadJobs = new Gauge({
-  name: 'sonarly_dead_jobs',
-  help: 'Jobs that failed on every attempt and wait in dead_jobs for an operator, by kind, read at scrape time. Alert on any.',
-  labelNames: ['kind'] as const,
-  registers: [registry],
-  async collect() {
-    const rows = await safely('sonarly_dead_jobs', deadJobCollectors);
-    this.reset();
-    for (const row of rows) this.set({ kind: row.kind }, row.count);
-  },
-});
+export const syncLag = databaseGauge(
+  'sonarly_sync_lag_seconds',
+  'Seconds since each connected account was last synced successfully, read at scrape time.',
+  'account_id',
+  syncLagCollectors,
+  (row) => [row.accountId, row.lagSeconds],
+);
+
+export const deadJobs = databaseGauge(
+  'sonarly_dead_jobs',
+  'Jobs that failed on every attempt and wait in dead_jobs for an operator, by kind, read at scrape time. Alert on any.',
+  'kind',
+  deadJobCollectors,
+  (row) => [row.kind, row.count],
+);
